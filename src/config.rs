@@ -1,0 +1,175 @@
+//! Configuration: `IMGPIPE_*` environment variables (12-factor), with flags
+//! for `serve` layered on top by `main.rs`. Read and checked once, here;
+//! nothing else in the crate reads the environment.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::engine::Limits;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name} must be {what}, got {value:?}")]
+    Invalid { name: &'static str, what: &'static str, value: String },
+    #[error("{0} is required with IMGPIPE_BACKEND=aws")]
+    Missing(&'static str),
+}
+
+/// Where blobs and metadata live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// A folder for both buckets and SQLite for metadata.
+    Local { data_dir: PathBuf },
+    /// S3 buckets and a DynamoDB table; endpoints from the AWS SDK's own
+    /// configuration (`AWS_ENDPOINT_URL`, region, credentials).
+    Aws { raw_bucket: String, processed_bucket: String, table: String, queue_url: Option<String> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub backend: Backend,
+    pub limits: Limits,
+    /// Base of the variant URLs in metadata, e.g. `https://cdn.example.com`.
+    /// Empty means URLs relative to the host that served the request.
+    pub public_base_url: String,
+    /// Bearer tokens accepted by `POST /uploads`; empty means open.
+    pub upload_tokens: Vec<String>,
+    /// Key for `s=` signatures on on-demand transforms; `None` means unsigned.
+    pub signing_key: Option<Vec<u8>>,
+    /// Key for the local presigned PUT; `None` means one kept in the data dir.
+    pub upload_secret: Option<Vec<u8>>,
+    /// How long a presigned PUT stays valid.
+    pub upload_ttl: Duration,
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// Read the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// Read configuration through `get`, so tests need not touch the
+    /// process environment.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let defaults = Limits::default();
+        let limits = Limits {
+            max_upload_bytes: number(&get, "IMGPIPE_MAX_UPLOAD_BYTES", defaults.max_upload_bytes)?,
+            max_pixels: number(&get, "IMGPIPE_MAX_PIXELS", defaults.max_pixels)?,
+            max_dimension: number(&get, "IMGPIPE_MAX_DIMENSION", u64::from(defaults.max_dimension))?
+                .try_into()
+                .ok()
+                .filter(|d| (1..=crate::transform::MAX_SIDE).contains(d))
+                .ok_or_else(|| invalid("IMGPIPE_MAX_DIMENSION", "1..=8192", &get))?,
+            thumb_size: number(&get, "IMGPIPE_THUMB_SIZE", u64::from(defaults.thumb_size))?
+                .try_into()
+                .ok()
+                .filter(|d| (1..=crate::transform::MAX_SIDE).contains(d))
+                .ok_or_else(|| invalid("IMGPIPE_THUMB_SIZE", "1..=8192", &get))?,
+        };
+        let backend = match get("IMGPIPE_BACKEND").as_deref() {
+            None | Some("local") => Backend::Local {
+                data_dir: get("IMGPIPE_DATA_DIR").map_or_else(|| PathBuf::from("./data"), PathBuf::from),
+            },
+            Some("aws") => {
+                let need = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
+                Backend::Aws {
+                    raw_bucket: need("IMGPIPE_RAW_BUCKET")?,
+                    processed_bucket: need("IMGPIPE_PROCESSED_BUCKET")?,
+                    table: need("IMGPIPE_TABLE")?,
+                    queue_url: get("IMGPIPE_QUEUE_URL"),
+                }
+            }
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "IMGPIPE_BACKEND",
+                    what: "local or aws",
+                    value: other.to_string(),
+                })
+            }
+        };
+        let log_format = match get("IMGPIPE_LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "IMGPIPE_LOG_FORMAT",
+                    what: "text or json",
+                    value: other.to_string(),
+                })
+            }
+        };
+        let upload_ttl = Duration::from_secs(number(&get, "IMGPIPE_UPLOAD_TTL_SECS", 900)?);
+        Ok(Config {
+            backend,
+            limits,
+            public_base_url: get("IMGPIPE_PUBLIC_BASE_URL").unwrap_or_default().trim_end_matches('/').to_string(),
+            upload_tokens: get("IMGPIPE_UPLOAD_TOKENS")
+                .map(|v| v.split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect())
+                .unwrap_or_default(),
+            signing_key: get("IMGPIPE_SIGNING_KEY").map(String::into_bytes),
+            upload_secret: get("IMGPIPE_UPLOAD_SECRET").map(String::into_bytes),
+            upload_ttl,
+            log_format,
+        })
+    }
+}
+
+fn invalid(name: &'static str, what: &'static str, get: &impl Fn(&str) -> Option<String>) -> ConfigError {
+    ConfigError::Invalid { name, what, value: get(name).unwrap_or_default() }
+}
+
+fn number(get: &impl Fn(&str) -> Option<String>, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+    match get(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or(ConfigError::Invalid { name, what: "a positive whole number", value: v }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_safe() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.limits.max_pixels, 50_000_000);
+        assert_eq!(c.limits.max_upload_bytes, 50 * 1024 * 1024);
+        assert_eq!(c.limits.max_dimension, 4096);
+        assert_eq!(c.backend, Backend::Local { data_dir: PathBuf::from("./data") });
+        assert!(c.upload_tokens.is_empty() && c.signing_key.is_none());
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e = config(&[("IMGPIPE_MAX_PIXELS", "lots")]).unwrap_err().to_string();
+        assert!(e.contains("IMGPIPE_MAX_PIXELS"), "{e}");
+        assert!(config(&[("IMGPIPE_MAX_DIMENSION", "9000")]).is_err());
+        assert!(config(&[("IMGPIPE_BACKEND", "gcs")]).is_err());
+        let e = config(&[("IMGPIPE_BACKEND", "aws")]).unwrap_err().to_string();
+        assert!(e.contains("IMGPIPE_RAW_BUCKET"), "{e}");
+    }
+
+    #[test]
+    fn tokens_split_and_trim() {
+        let c = config(&[("IMGPIPE_UPLOAD_TOKENS", " a, b ,,c")]).unwrap();
+        assert_eq!(c.upload_tokens, vec!["a", "b", "c"]);
+    }
+}

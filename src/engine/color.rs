@@ -1,0 +1,71 @@
+//! Colour management: embedded ICC profiles converted to sRGB with moxcms.
+//! A profile we cannot parse or build a transform for is ignored (logged),
+//! never a reason to refuse an image: the pixels are then taken as sRGB.
+
+use moxcms::{ColorProfile, DataColorSpace, Layout, TransformOptions};
+
+/// A parsed embedded profile, classified by what it converts from.
+pub(super) enum Icc {
+    Rgb(ColorProfile),
+    Gray(ColorProfile),
+    Cmyk(ColorProfile),
+}
+
+impl Icc {
+    /// Parse `bytes`; `None` for sRGB itself, unknown spaces, or garbage.
+    pub(super) fn parse(bytes: &[u8]) -> Option<Icc> {
+        let profile = match ColorProfile::new_from_slice(bytes) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::debug!(error = %e, "ignoring unparseable icc profile");
+                return None;
+            }
+        };
+        match profile.color_space {
+            DataColorSpace::Rgb if is_srgb(&profile) => None,
+            DataColorSpace::Rgb => Some(Icc::Rgb(profile)),
+            DataColorSpace::Gray => Some(Icc::Gray(profile)),
+            DataColorSpace::Cmyk => Some(Icc::Cmyk(profile)),
+            _ => None,
+        }
+    }
+}
+
+/// sRGB-like profiles (the usual "sRGB IEC61966-2.1" in camera files) are
+/// left alone: converting them would cost time and change nothing visible.
+fn is_srgb(p: &ColorProfile) -> bool {
+    let srgb = ColorProfile::new_srgb();
+    let close = |a: moxcms::Xyzd, b: moxcms::Xyzd| {
+        (a.x - b.x).abs() < 0.003 && (a.y - b.y).abs() < 0.003 && (a.z - b.z).abs() < 0.003
+    };
+    close(p.red_colorant, srgb.red_colorant)
+        && close(p.green_colorant, srgb.green_colorant)
+        && close(p.blue_colorant, srgb.blue_colorant)
+}
+
+/// Convert interleaved pixels in `src_layout` under `profile` to sRGB in
+/// `dst_layout`. `None` when no transform could be built or run.
+pub(super) fn to_srgb(
+    profile: &ColorProfile,
+    src: &[u8],
+    src_layout: Layout,
+    dst_layout: Layout,
+    pixels: usize,
+) -> Option<Vec<u8>> {
+    let srgb = ColorProfile::new_srgb();
+    let transform = match profile.create_transform_8bit(src_layout, &srgb, dst_layout, TransformOptions::default()) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::debug!(error = %e, "icc transform unavailable; keeping pixels as they are");
+            return None;
+        }
+    };
+    let mut dst = vec![0u8; pixels * dst_layout.channels()];
+    match transform.transform(src, &mut dst) {
+        Ok(()) => Some(dst),
+        Err(e) => {
+            tracing::debug!(error = %e, "icc transform failed; keeping pixels as they are");
+            None
+        }
+    }
+}

@@ -1,0 +1,386 @@
+//! Decode once: header limits first, then pixels, then colour management and
+//! EXIF orientation, giving 8-bit RGB or RGBA in sRGB. JPEG goes through
+//! zune-jpeg directly (one header parse, CMYK kept for ICC conversion); the
+//! other formats go through `image` with its allocation limits set.
+
+use std::io::Cursor;
+
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, ImageFormat, RgbImage, RgbaImage};
+use moxcms::Layout;
+use zune_core::bytestream::ZCursor;
+use zune_core::colorspace::ColorSpace;
+use zune_core::options::DecoderOptions;
+
+use super::color::{to_srgb, Icc};
+use super::{EngineError, Format, Limits, SourceInfo, MAX_SOURCE_SIDE};
+
+/// Decoded pixels: 8-bit sRGB, with alpha only when some pixel is not opaque.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pixels {
+    Rgb(RgbImage),
+    Rgba(RgbaImage),
+}
+
+impl Pixels {
+    pub fn dimensions(&self) -> (u32, u32) {
+        match self {
+            Pixels::Rgb(i) => i.dimensions(),
+            Pixels::Rgba(i) => i.dimensions(),
+        }
+    }
+
+    pub fn has_alpha(&self) -> bool {
+        matches!(self, Pixels::Rgba(_))
+    }
+
+    /// Keep alpha only when it carries information.
+    fn from_dynamic(img: DynamicImage) -> Self {
+        if img.color().has_alpha() {
+            let rgba = img.into_rgba8();
+            if rgba.pixels().all(|p| p.0[3] == 255) {
+                Pixels::Rgb(DynamicImage::ImageRgba8(rgba).into_rgb8())
+            } else {
+                Pixels::Rgba(rgba)
+            }
+        } else {
+            Pixels::Rgb(img.into_rgb8())
+        }
+    }
+
+    fn into_dynamic(self) -> DynamicImage {
+        match self {
+            Pixels::Rgb(i) => DynamicImage::ImageRgb8(i),
+            Pixels::Rgba(i) => DynamicImage::ImageRgba8(i),
+        }
+    }
+
+    fn oriented(self, orientation: Orientation) -> Self {
+        if orientation == Orientation::NoTransforms {
+            return self;
+        }
+        let mut img = self.into_dynamic();
+        img.apply_orientation(orientation);
+        match img {
+            DynamicImage::ImageRgba8(i) => Pixels::Rgba(i),
+            other => Pixels::Rgb(other.into_rgb8()),
+        }
+    }
+}
+
+/// A decoded source: what it is, and its pixels.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    pub info: SourceInfo,
+    pub pixels: Pixels,
+}
+
+pub(super) fn decode(bytes: &[u8], format: Format, limits: &Limits) -> Result<Decoded, EngineError> {
+    let (pixels, meta) = match format {
+        Format::Jpeg => decode_jpeg(bytes, limits)?,
+        _ => decode_with_image(bytes, format, limits)?,
+    };
+    let orientation = meta.orientation;
+    let pixels = pixels.oriented(orientation);
+    let (width, height) = pixels.dimensions();
+    Ok(Decoded {
+        info: SourceInfo {
+            format,
+            width,
+            height,
+            orientation: orientation.to_exif(),
+            has_alpha: pixels.has_alpha(),
+            animated: meta.frames > 1,
+            frames: meta.frames,
+            icc: meta.icc,
+        },
+        pixels,
+    })
+}
+
+struct Meta {
+    orientation: Orientation,
+    frames: u32,
+    icc: bool,
+}
+
+fn check_pixels(width: u32, height: u32, limits: &Limits) -> Result<(), EngineError> {
+    let too_many = u64::from(width) * u64::from(height) > limits.max_pixels;
+    if too_many || width > MAX_SOURCE_SIDE || height > MAX_SOURCE_SIDE {
+        return Err(EngineError::TooManyPixels {
+            width,
+            height,
+            max_pixels: limits.max_pixels,
+            max_side: MAX_SOURCE_SIDE,
+        });
+    }
+    if width == 0 || height == 0 {
+        return Err(EngineError::Undecodable("image has no pixels".into()));
+    }
+    Ok(())
+}
+
+/// Orientation from an EXIF blob; anything malformed counts as 1.
+fn exif_orientation(exif: Option<&[u8]>) -> Orientation {
+    exif.and_then(Orientation::from_exif_chunk).unwrap_or(Orientation::NoTransforms)
+}
+
+fn undecodable(e: impl std::fmt::Display) -> EngineError {
+    EngineError::Undecodable(e.to_string())
+}
+
+fn decode_jpeg(bytes: &[u8], limits: &Limits) -> Result<(Pixels, Meta), EngineError> {
+    // Strict mode: a truncated or corrupt scan is an error, not grey fill.
+    let options = DecoderOptions::default()
+        .set_strict_mode(true)
+        .set_max_width(usize::from(u16::MAX))
+        .set_max_height(usize::from(u16::MAX));
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
+    decoder.decode_headers().map_err(undecodable)?;
+    let (w, h) = decoder.dimensions().ok_or_else(|| undecodable("no frame header"))?;
+    let (width, height) = (w as u32, h as u32);
+    check_pixels(width, height, limits)?;
+    let orientation = exif_orientation(decoder.exif().map(Vec::as_slice));
+    let icc_bytes = decoder.icc_profile();
+    let icc = icc_bytes.as_deref().and_then(Icc::parse);
+    let input = decoder.input_colorspace().ok_or_else(|| undecodable("no colour space"))?;
+    let pixels = (width as usize) * (height as usize);
+
+    let out = match (input, &icc) {
+        (ColorSpace::CMYK | ColorSpace::YCCK, Some(Icc::Cmyk(profile))) => {
+            // Decode to raw CMYK and let the profile do the conversion.
+            let raw_cs = if input == ColorSpace::YCCK { ColorSpace::YCCK } else { ColorSpace::CMYK };
+            decoder.set_options(decoder.options().jpeg_set_out_colorspace(raw_cs));
+            let mut raw = decoder.decode().map_err(undecodable)?;
+            if input == ColorSpace::YCCK {
+                ycck_to_cmyk(&mut raw);
+            }
+            if adobe_inverted(bytes) {
+                raw.iter_mut().for_each(|v| *v = 255 - *v);
+            }
+            match to_srgb(profile, &raw, Layout::Rgba, Layout::Rgb, pixels) {
+                Some(rgb) => rgb,
+                // Profile unusable: fall back to the naive conversion.
+                None => cmyk_naive(&raw),
+            }
+        }
+        (ColorSpace::Luma, Some(Icc::Gray(profile))) => {
+            decoder.set_options(decoder.options().jpeg_set_out_colorspace(ColorSpace::Luma));
+            let grey = decoder.decode().map_err(undecodable)?;
+            match to_srgb(profile, &grey, Layout::Gray, Layout::Rgb, pixels) {
+                Some(rgb) => rgb,
+                None => grey.iter().flat_map(|&v| [v, v, v]).collect(),
+            }
+        }
+        _ => {
+            decoder.set_options(decoder.options().jpeg_set_out_colorspace(ColorSpace::RGB));
+            let rgb = decoder.decode().map_err(undecodable)?;
+            match &icc {
+                Some(Icc::Rgb(profile)) => to_srgb(profile, &rgb, Layout::Rgb, Layout::Rgb, pixels).unwrap_or(rgb),
+                _ => rgb,
+            }
+        }
+    };
+    let img = RgbImage::from_raw(width, height, out).ok_or_else(|| undecodable("short pixel buffer"))?;
+    Ok((Pixels::Rgb(img), Meta { orientation, frames: 1, icc: icc_bytes.is_some() }))
+}
+
+/// Photoshop writes CMYK JPEGs with inverted samples and says so with an
+/// Adobe APP14 marker; without one, samples are taken as plain CMYK.
+fn adobe_inverted(bytes: &[u8]) -> bool {
+    let mut i = 2;
+    while i + 4 <= bytes.len() {
+        if bytes[i] != 0xFF {
+            return false;
+        }
+        let marker = bytes[i + 1];
+        if marker == 0xDA || marker == 0xD9 {
+            return false; // start of scan: headers are over
+        }
+        let len = usize::from(u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]));
+        if marker == 0xEE && len >= 12 && bytes.get(i + 4..i + 9) == Some(b"Adobe") {
+            return true;
+        }
+        i += 2 + len;
+    }
+    false
+}
+
+/// YCCK (Adobe transform 2) to the CMYK it encodes: YCbCr to RGB gives
+/// the complement of CMY; K passes through.
+fn ycck_to_cmyk(raw: &mut [u8]) {
+    for px in raw.chunks_exact_mut(4) {
+        let y = f32::from(px[0]);
+        let cb = f32::from(px[1]) - 128.0;
+        let cr = f32::from(px[2]) - 128.0;
+        let r = y + 1.402 * cr;
+        let g = y - 0.344_136 * cb - 0.714_136 * cr;
+        let b = y + 1.772 * cb;
+        px[0] = 255 - r.round().clamp(0.0, 255.0) as u8;
+        px[1] = 255 - g.round().clamp(0.0, 255.0) as u8;
+        px[2] = 255 - b.round().clamp(0.0, 255.0) as u8;
+    }
+}
+
+/// CMYK ink amounts (0 = no ink) to RGB without a profile.
+fn cmyk_naive(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() / 4 * 3);
+    for px in raw.chunks_exact(4) {
+        let k = 255 - u16::from(px[3]);
+        for c in &px[..3] {
+            out.push(((255 - u16::from(*c)) * k / 255) as u8);
+        }
+    }
+    out
+}
+
+fn image_format(format: Format) -> ImageFormat {
+    match format {
+        Format::Jpeg => ImageFormat::Jpeg,
+        Format::Png => ImageFormat::Png,
+        Format::Webp => ImageFormat::WebP,
+        Format::Gif => ImageFormat::Gif,
+        Format::Tiff => ImageFormat::Tiff,
+        Format::Bmp => ImageFormat::Bmp,
+    }
+}
+
+fn map_image_error(e: image::ImageError) -> EngineError {
+    match e {
+        image::ImageError::Limits(l) => EngineError::DecoderLimit(l.to_string()),
+        image::ImageError::Unsupported(u) => EngineError::UnsupportedFormat(u.to_string()),
+        other => EngineError::Undecodable(other.to_string()),
+    }
+}
+
+fn decode_with_image(bytes: &[u8], format: Format, limits: &Limits) -> Result<(Pixels, Meta), EngineError> {
+    if format == Format::Tiff {
+        if let Some(out) = tiff_cmyk_with_icc(bytes, limits)? {
+            return Ok(out);
+        }
+    }
+    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), image_format(format));
+    let mut decoder_limits = image::Limits::default();
+    decoder_limits.max_image_width = Some(MAX_SOURCE_SIDE);
+    decoder_limits.max_image_height = Some(MAX_SOURCE_SIDE);
+    // Room for one 16-bit RGBA copy of the largest allowed image, no more:
+    // a header that lies about its size cannot make the decoder allocate more.
+    decoder_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8).max(64 << 20));
+    reader.limits(decoder_limits);
+    let mut decoder = reader.into_decoder().map_err(|e| match e {
+        image::ImageError::Limits(_) => too_many_from_header(bytes, format, limits)
+            .unwrap_or_else(|| map_image_error(e)),
+        other => map_image_error(other),
+    })?;
+    let (width, height) = decoder.dimensions();
+    check_pixels(width, height, limits)?;
+    let icc_bytes = decoder.icc_profile().ok().flatten();
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let frames = frame_count(bytes, format);
+    let img = DynamicImage::from_decoder(decoder).map_err(map_image_error)?;
+    let icc = icc_bytes.as_deref().and_then(Icc::parse);
+    let pixels = apply_icc(img, icc.as_ref());
+    Ok((pixels, Meta { orientation, frames, icc: icc_bytes.is_some() }))
+}
+
+/// When `image` refuses at the header, read the size ourselves so the error
+/// names it (and is `too_many_pixels`, not a generic failure).
+fn too_many_from_header(bytes: &[u8], format: Format, limits: &Limits) -> Option<EngineError> {
+    let (w, h) = match format {
+        Format::Png if bytes.len() >= 24 => (
+            u32::from_be_bytes(bytes[16..20].try_into().ok()?),
+            u32::from_be_bytes(bytes[20..24].try_into().ok()?),
+        ),
+        _ => return None,
+    };
+    check_pixels(w, h, limits).err()
+}
+
+fn apply_icc(img: DynamicImage, icc: Option<&Icc>) -> Pixels {
+    let (w, h) = (img.width(), img.height());
+    let n = (w as usize) * (h as usize);
+    match icc {
+        Some(Icc::Rgb(profile)) => match Pixels::from_dynamic(img) {
+            Pixels::Rgb(rgb) => {
+                let out = to_srgb(profile, rgb.as_raw(), Layout::Rgb, Layout::Rgb, n);
+                Pixels::Rgb(out.and_then(|o| RgbImage::from_raw(w, h, o)).unwrap_or(rgb))
+            }
+            Pixels::Rgba(rgba) => {
+                let out = to_srgb(profile, rgba.as_raw(), Layout::Rgba, Layout::Rgba, n);
+                Pixels::Rgba(out.and_then(|o| RgbaImage::from_raw(w, h, o)).unwrap_or(rgba))
+            }
+        },
+        Some(Icc::Gray(profile)) if !img.color().has_alpha() && img.color().channel_count() == 1 => {
+            let grey = img.into_luma8();
+            match to_srgb(profile, grey.as_raw(), Layout::Gray, Layout::Rgb, n) {
+                Some(o) => Pixels::Rgb(RgbImage::from_raw(w, h, o).expect("buffer sized for image")),
+                None => Pixels::from_dynamic(DynamicImage::ImageLuma8(grey)),
+            }
+        }
+        _ => Pixels::from_dynamic(img),
+    }
+}
+
+/// CMYK TIFFs with a profile are decoded here so the profile sees the real
+/// ink values; `image` would convert them naively first.
+fn tiff_cmyk_with_icc(bytes: &[u8], limits: &Limits) -> Result<Option<(Pixels, Meta)>, EngineError> {
+    use tiff::decoder::{Decoder, DecodingResult};
+    use tiff::tags::Tag;
+    let Ok(mut dec) = Decoder::new(Cursor::new(bytes)) else { return Ok(None) };
+    if !matches!(dec.colortype(), Ok(tiff::ColorType::CMYK(8))) {
+        return Ok(None);
+    }
+    let Ok(Some(icc_bytes)) = dec.get_tag_u8_vec(Tag::Unknown(34675)).map(Some).or_else(|_| Ok::<_, ()>(None)) else {
+        return Ok(None);
+    };
+    let Some(Icc::Cmyk(profile)) = Icc::parse(&icc_bytes) else { return Ok(None) };
+    let (w, h) = dec.dimensions().map_err(undecodable)?;
+    check_pixels(w, h, limits)?;
+    let orientation = dec
+        .get_tag_u32(Tag::Orientation)
+        .ok()
+        .and_then(|v| u8::try_from(v).ok())
+        .and_then(Orientation::from_exif)
+        .unwrap_or(Orientation::NoTransforms);
+    let DecodingResult::U8(raw) = dec.read_image().map_err(undecodable)? else {
+        return Err(undecodable("unexpected sample format"));
+    };
+    let n = (w as usize) * (h as usize);
+    if raw.len() < n * 4 {
+        return Err(undecodable("short pixel buffer"));
+    }
+    let rgb = to_srgb(&profile, &raw[..n * 4], Layout::Rgba, Layout::Rgb, n)
+        .unwrap_or_else(|| cmyk_naive(&raw[..n * 4]));
+    let img = RgbImage::from_raw(w, h, rgb).ok_or_else(|| undecodable("short pixel buffer"))?;
+    Ok(Some((Pixels::Rgb(img), Meta { orientation, frames: 1, icc: true })))
+}
+
+/// Frames in an animation (1 for still images). Counting is best effort:
+/// a damaged later frame does not fail an image whose first frame decodes.
+fn frame_count(bytes: &[u8], format: Format) -> u32 {
+    const MAX_COUNT: u32 = 100_000;
+    match format {
+        Format::Gif => {
+            let mut opts = gif::DecodeOptions::new();
+            opts.skip_frame_decoding(true);
+            let Ok(mut d) = opts.read_info(Cursor::new(bytes)) else { return 1 };
+            let mut n = 0;
+            while n < MAX_COUNT {
+                match d.next_frame_info() {
+                    Ok(Some(_)) => n += 1,
+                    _ => break,
+                }
+            }
+            n.max(1)
+        }
+        Format::Webp => image_webp::WebPDecoder::new(Cursor::new(bytes))
+            .map(|d| if d.is_animated() { d.num_frames() } else { 1 })
+            .unwrap_or(1)
+            .max(1),
+        Format::Png => {
+            let Ok(r) = png::Decoder::new(Cursor::new(bytes)).read_info() else { return 1 };
+            r.info().animation_control.map_or(1, |a| a.num_frames).max(1)
+        }
+        _ => 1,
+    }
+}

@@ -1,0 +1,360 @@
+//! The image engine: sniff, limits, decode once, orient, colour-manage,
+//! resize, encode. Synchronous and free of I/O: it takes bytes and returns
+//! bytes, and knows nothing of HTTP, storage or metadata. Callers run it on a
+//! blocking thread.
+
+mod color;
+mod decode;
+mod encode;
+mod resize;
+mod sniff;
+
+use std::borrow::Cow;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+pub use decode::{Decoded, Pixels};
+pub use resize::{target_size, Plan};
+pub use sniff::{sniff, Format};
+
+/// Largest width or height we decode, whatever the pixel budget says.
+pub const MAX_SOURCE_SIDE: u32 = 16_384;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    UnsupportedFormat(String),
+    #[error("upload is {bytes} bytes, over the {limit} byte limit")]
+    TooLarge { bytes: u64, limit: u64 },
+    #[error("image is {width}x{height}, over the limit of {max_pixels} pixels or {max_side} per side")]
+    TooManyPixels { width: u32, height: u32, max_pixels: u64, max_side: u32 },
+    #[error("decoder limit reached: {0}")]
+    DecoderLimit(String),
+    #[error("image could not be decoded: {0}")]
+    Undecodable(String),
+    #[error("encoding failed: {0}")]
+    Encode(String),
+}
+
+impl EngineError {
+    /// The stable snake_case code (problem+json `code`, `meta.error.code`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            EngineError::UnsupportedFormat(_) => "unsupported_format",
+            EngineError::TooLarge { .. } => "too_large",
+            EngineError::TooManyPixels { .. } | EngineError::DecoderLimit(_) => "too_many_pixels",
+            EngineError::Undecodable(_) => "undecodable",
+            EngineError::Encode(_) => "internal",
+        }
+    }
+}
+
+/// Output formats the engine encodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutputFormat {
+    Jpeg,
+    Webp,
+    Png,
+}
+
+impl OutputFormat {
+    pub const ALL: [OutputFormat; 3] = [OutputFormat::Jpeg, OutputFormat::Webp, OutputFormat::Png];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputFormat::Jpeg => "jpeg",
+            OutputFormat::Webp => "webp",
+            OutputFormat::Png => "png",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.name() == s)
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            OutputFormat::Jpeg => "image/jpeg",
+            OutputFormat::Webp => "image/webp",
+            OutputFormat::Png => "image/png",
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            OutputFormat::Jpeg => "jpg",
+            OutputFormat::Webp => "webp",
+            OutputFormat::Png => "png",
+        }
+    }
+
+    /// Whether `q` means anything for this format (PNG is lossless).
+    pub fn has_quality(self) -> bool {
+        self != OutputFormat::Png
+    }
+}
+
+/// How a target box is filled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Fit {
+    /// Fit inside the box, keep aspect ratio, never upscale.
+    Inside,
+    /// Fill the box exactly, cropping the centre.
+    Cover,
+    /// Stretch to the box exactly.
+    Fill,
+}
+
+impl Fit {
+    pub fn name(self) -> &'static str {
+        match self {
+            Fit::Inside => "inside",
+            Fit::Cover => "cover",
+            Fit::Fill => "fill",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        [Fit::Inside, Fit::Cover, Fit::Fill].into_iter().find(|f| f.name() == s)
+    }
+}
+
+/// The five standard (eager) variants: the original pipeline's recipe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Variant {
+    Jpeg,
+    JpegLow,
+    Webp,
+    Png,
+    Thumb,
+}
+
+impl Variant {
+    pub const ALL: [Variant; 5] =
+        [Variant::Jpeg, Variant::JpegLow, Variant::Webp, Variant::Png, Variant::Thumb];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Jpeg => "jpeg",
+            Variant::JpegLow => "jpeg-low",
+            Variant::Webp => "webp",
+            Variant::Png => "png",
+            Variant::Thumb => "thumb",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.name() == s)
+    }
+
+    /// The standard variant that a bare format name stands for.
+    pub fn standard_for(format: OutputFormat) -> Self {
+        match format {
+            OutputFormat::Jpeg => Variant::Jpeg,
+            OutputFormat::Webp => Variant::Webp,
+            OutputFormat::Png => Variant::Png,
+        }
+    }
+
+    pub fn format(self) -> OutputFormat {
+        match self {
+            Variant::Jpeg | Variant::JpegLow | Variant::Thumb => OutputFormat::Jpeg,
+            Variant::Webp => OutputFormat::Webp,
+            Variant::Png => OutputFormat::Png,
+        }
+    }
+
+    pub fn quality(self) -> u8 {
+        match self {
+            Variant::Jpeg | Variant::Webp | Variant::Png => 85,
+            Variant::JpegLow => 60,
+            Variant::Thumb => 80,
+        }
+    }
+
+    pub fn is_thumb(self) -> bool {
+        self == Variant::Thumb
+    }
+}
+
+/// Limits applied before and during decoding.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_upload_bytes: u64,
+    pub max_pixels: u64,
+    /// Long side of the standard variants (never upscaled).
+    pub max_dimension: u32,
+    /// Box of the thumbnail variant.
+    pub thumb_size: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_upload_bytes: 50 * 1024 * 1024,
+            max_pixels: 50_000_000,
+            max_dimension: 4096,
+            thumb_size: 300,
+        }
+    }
+}
+
+/// One request for output: format, quality and how to size it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RenderSpec {
+    pub format: OutputFormat,
+    pub quality: u8,
+    pub plan: Plan,
+}
+
+/// An encoded output.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub format: OutputFormat,
+    pub width: u32,
+    pub height: u32,
+    pub bytes: Vec<u8>,
+    pub resize: Duration,
+    pub encode: Duration,
+}
+
+/// What the engine learned about a source image.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SourceInfo {
+    pub format: Format,
+    /// After EXIF orientation.
+    pub width: u32,
+    pub height: u32,
+    pub orientation: u8,
+    pub has_alpha: bool,
+    pub animated: bool,
+    pub frames: u32,
+    pub icc: bool,
+}
+
+/// The engine: a set of limits and the recipe; cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Engine {
+    pub limits: Limits,
+}
+
+impl Engine {
+    pub fn new(limits: Limits) -> Self {
+        Engine { limits }
+    }
+
+    /// Sniff, check limits from the header, decode once, orient, convert to
+    /// sRGB. Any panic inside a decoder becomes `Undecodable`.
+    pub fn decode(&self, bytes: &[u8]) -> Result<Decoded, EngineError> {
+        if bytes.len() as u64 > self.limits.max_upload_bytes {
+            return Err(EngineError::TooLarge {
+                bytes: bytes.len() as u64,
+                limit: self.limits.max_upload_bytes,
+            });
+        }
+        let format = sniff(bytes)?;
+        guard(|| decode::decode(bytes, format, &self.limits))
+    }
+
+    /// The spec of a standard variant for this engine's limits.
+    pub fn standard_spec(&self, variant: Variant) -> RenderSpec {
+        let side = if variant.is_thumb() { self.limits.thumb_size } else { self.limits.max_dimension };
+        RenderSpec {
+            format: variant.format(),
+            quality: variant.quality(),
+            plan: Plan { w: Some(side), h: Some(side), fit: Fit::Inside, upscale: false },
+        }
+    }
+
+    /// Render the given standard variants from one decoded source: one
+    /// resize per distinct target size, then one encode per variant.
+    pub fn standard(
+        &self,
+        src: &Decoded,
+        variants: &[Variant],
+    ) -> Result<Vec<(Variant, Rendered)>, EngineError> {
+        let specs: Vec<RenderSpec> = variants.iter().map(|v| self.standard_spec(*v)).collect();
+        let out = self.render_many(src, &specs)?;
+        Ok(variants.iter().copied().zip(out).collect())
+    }
+
+    /// Render one spec.
+    pub fn render(&self, src: &Decoded, spec: &RenderSpec) -> Result<Rendered, EngineError> {
+        let mut out = self.render_many(src, std::slice::from_ref(spec))?;
+        Ok(out.remove(0))
+    }
+
+    /// Render several specs, sharing each resized size between them. The
+    /// thumbnail-sized plans resize from the largest already-resized copy
+    /// when that is smaller than the source: cheaper, same result class.
+    pub fn render_many(
+        &self,
+        src: &Decoded,
+        specs: &[RenderSpec],
+    ) -> Result<Vec<Rendered>, EngineError> {
+        guard(|| {
+            let src_dims = src.pixels.dimensions();
+            let mut sized: Vec<(resize::Target, Cow<'_, Pixels>, Duration)> = Vec::new();
+            let mut out = Vec::with_capacity(specs.len());
+            for spec in specs {
+                let target = target_size(src_dims, spec.plan);
+                let idx = match sized.iter().position(|(t, _, _)| *t == target) {
+                    Some(i) => i,
+                    None => {
+                        let started = Instant::now();
+                        // Resize from the smallest copy that still covers the
+                        // target (an aspect-preserving copy only).
+                        let from = sized
+                            .iter()
+                            .filter(|(t, p, _)| {
+                                t.crop.is_none() && target.crop.is_none() && {
+                                    let (w, h) = p.dimensions();
+                                    w >= target.width * 2 && h >= target.height * 2
+                                }
+                            })
+                            .min_by_key(|(t, _, _)| t.width as u64 * t.height as u64)
+                            .map(|(_, p, _)| p);
+                        let pixels = match from {
+                            Some(p) => {
+                                let t = resize::Target { width: target.width, height: target.height, crop: None };
+                                Cow::Owned(resize::resize(p, &t)?)
+                            }
+                            None if target.is_identity(src_dims) => Cow::Borrowed(&src.pixels),
+                            None => Cow::Owned(resize::resize(&src.pixels, &target)?),
+                        };
+                        sized.push((target, pixels, started.elapsed()));
+                        sized.len() - 1
+                    }
+                };
+                let (_, pixels, resize_time) = &sized[idx];
+                let started = Instant::now();
+                let bytes = encode::encode(pixels, spec.format, spec.quality)?;
+                let (width, height) = pixels.dimensions();
+                out.push(Rendered {
+                    format: spec.format,
+                    width,
+                    height,
+                    bytes,
+                    resize: *resize_time,
+                    encode: started.elapsed(),
+                });
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// Run engine code so that a panic in a codec becomes an error, not a crash.
+fn guard<T>(f: impl FnOnce() -> Result<T, EngineError>) -> Result<T, EngineError> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "decoder panicked".into());
+            Err(EngineError::Undecodable(msg))
+        }
+    }
+}

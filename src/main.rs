@@ -1,0 +1,91 @@
+//! The `imgpipe` binary: read `Config`, pick a mode. `process` runs the
+//! engine over files; `serve` runs the HTTP router on a port.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use imgpipe::config::{Config, LogFormat};
+use imgpipe::engine::{Engine, Variant};
+use imgpipe::process;
+
+#[derive(Parser)]
+#[command(name = "imgpipe", version, about = "Upload once, get optimized image variants; any size on demand")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Make the standard variants of image files: OUT/<stem>/<variant>.<ext>.
+    Process {
+        /// Image files or folders of images.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Comma-separated subset of jpeg,jpeg-low,webp,png,thumb.
+        #[arg(long, value_delimiter = ',', value_parser = parse_variant)]
+        variants: Option<Vec<Variant>>,
+        /// One JSON object per image on stdout instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Files processed at once (default: the number of cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
+}
+
+fn parse_variant(s: &str) -> Result<Variant, String> {
+    Variant::from_name(s.trim()).ok_or_else(|| format!("unknown variant {s:?} (jpeg, jpeg-low, webp, png, thumb)"))
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("imgpipe: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    let config = Config::from_env().context("configuration")?;
+    init_logging(config.log_format);
+    match cli.command {
+        Command::Process { inputs, out, variants, json, jobs } => {
+            let engine = Engine::new(config.limits);
+            let files = process::expand_inputs(&inputs).context("reading inputs")?;
+            let variants = variants.unwrap_or_else(|| Variant::ALL.to_vec());
+            let workers = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let reports = process::run(&engine, &files, &out, &variants, workers, |r| {
+                if json {
+                    println!("{}", serde_json::to_string(r).unwrap_or_default());
+                } else {
+                    println!("{}", process::describe(r));
+                }
+            });
+            let rejected = reports.iter().filter(|r| !r.ok).count();
+            if !json {
+                eprintln!("{} processed, {} rejected", reports.len() - rejected, rejected);
+            }
+            Ok(if rejected == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! `imgpipe process` as a user runs it: the real binary on real files.
+
+use std::process::Command;
+
+use image::{DynamicImage, GenericImageView, ImageFormat};
+
+use crate::helpers::{encode, gradient};
+
+#[test]
+fn process_writes_variants_and_reports_rejects() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    std::fs::write(input.join("photo.png"), encode(&DynamicImage::ImageRgb8(gradient(640, 480)), ImageFormat::Png)).unwrap();
+    std::fs::write(input.join("bad.jpg"), b"<svg onload='alert(1)'/>").unwrap();
+    let out = tmp.path().join("out");
+    let run = Command::new(env!("CARGO_BIN_EXE_imgpipe"))
+        .args(["process", "--json", "--out"])
+        .arg(&out)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1), "a rejected file makes the exit status non-zero");
+    let stdout = String::from_utf8(run.stdout).unwrap();
+    let reports: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(reports.len(), 2);
+    let bad = reports.iter().find(|r| r["file"].as_str().unwrap().ends_with("bad.jpg")).unwrap();
+    assert_eq!(bad["ok"], false);
+    assert_eq!(bad["error"]["code"], "unsupported_format");
+    assert!(!out.join("bad").exists(), "a rejected file writes nothing");
+    for (name, size) in [("jpeg.jpg", (640, 480)), ("jpeg-low.jpg", (640, 480)), ("webp.webp", (640, 480)), ("png.png", (640, 480)), ("thumb.jpg", (300, 225))] {
+        let img = image::open(out.join("photo").join(name)).unwrap();
+        assert_eq!(img.dimensions(), size, "{name}");
+    }
+
+    // --variants limits what is written
+    let out2 = tmp.path().join("out2");
+    let run = Command::new(env!("CARGO_BIN_EXE_imgpipe"))
+        .args(["process", "--variants", "thumb,webp", "--out"])
+        .arg(&out2)
+        .arg(input.join("photo.png"))
+        .output()
+        .unwrap();
+    assert!(run.status.success());
+    let mut names: Vec<String> = std::fs::read_dir(out2.join("photo")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, ["thumb.jpg", "webp.webp"]);
+    let text = String::from_utf8(run.stdout).unwrap();
+    assert!(text.contains("640x480") && text.contains("thumb 300x225"), "{text}");
+}

@@ -1,0 +1,9 @@
+//! Engine, transform and `imgpipe process` tests. Images are generated in
+//! the tests; the corpus suite reads `$IMGPIPE_CORPUS` and says when it is
+//! absent.
+
+mod cli;
+mod corpus;
+mod generated;
+mod helpers;
+mod vectors;
