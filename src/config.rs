@@ -128,12 +128,11 @@ fn invalid(name: &'static str, what: &'static str, get: &impl Fn(&str) -> Option
 fn number(get: &impl Fn(&str) -> Option<String>, name: &'static str, default: u64) -> Result<u64, ConfigError> {
     match get(name) {
         None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or(ConfigError::Invalid { name, what: "a positive whole number", value: v }),
+        Some(v) => v.trim().parse::<u64>().ok().filter(|n| *n > 0).ok_or(ConfigError::Invalid {
+            name,
+            what: "a positive whole number",
+            value: v,
+        }),
     }
 }
 

@@ -104,17 +104,13 @@ impl Key {
     /// Re-check a key read back from storage (a folder listing, an S3
     /// event): only shapes this module writes are accepted.
     pub fn parse_stored(s: &str) -> Option<Self> {
-        let ok_chars = s
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"=,_-/".contains(&b));
+        let ok_chars = s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"=,_-/".contains(&b));
         if !ok_chars || s.contains("//") || s.ends_with('/') {
             return None;
         }
         let mut parts = s.split('/');
         match (parts.next(), parts.next()) {
-            (Some("uploads"), Some(id)) if parts.next().is_none() => {
-                ImageId::parse(id).ok().map(|id| Key::raw(&id))
-            }
+            (Some("uploads"), Some(id)) if parts.next().is_none() => ImageId::parse(id).ok().map(|id| Key::raw(&id)),
             (Some("img"), Some(id)) => {
                 let id = ImageId::parse(id).ok()?;
                 let rest: Vec<&str> = parts.collect();
@@ -167,11 +163,7 @@ mod tests {
     #[test]
     fn stored_keys() {
         let id = "01hzx3q9k8m2v7w5t4r3p2n1ab";
-        for good in [
-            format!("uploads/{id}"),
-            format!("img/{id}/webp"),
-            format!("img/{id}/webp/w=640,fit=cover"),
-        ] {
+        for good in [format!("uploads/{id}"), format!("img/{id}/webp"), format!("img/{id}/webp/w=640,fit=cover")] {
             assert_eq!(Key::parse_stored(&good).unwrap().as_str(), good);
         }
         for bad in [

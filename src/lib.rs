@@ -1,13 +1,27 @@
 //! imgpipe: upload once, get optimized variants eagerly, any other size or
 //! format on demand. See ARCHITECTURE.md for the map.
 
+/// `AppState` and the one router for `serve` and Lambda.
+pub mod app;
 /// Typed configuration from `IMGPIPE_*` and flags, checked once.
 pub mod config;
 /// Sniff, limits, decode, orient, resize, encode: sync, no I/O.
 pub mod engine;
+/// HTTP handlers, one file per resource, and `ApiError`.
+pub mod http;
+/// Raw upload -> decode once -> variants -> store -> metadata (last).
+pub mod ingest;
 /// Image ids (ULID) and storage keys: the only key speller.
 pub mod keys;
+/// Metadata items behind `MetaStore`: SQLite locally.
+pub mod meta;
 /// `imgpipe process`: the engine over files on disk.
 pub mod process;
+/// The local bounded work queue; resumes pending uploads at start.
+pub mod queue;
+/// `imgpipe serve` wiring: local stores, queue, graceful shutdown.
+pub mod serve;
+/// Blobs behind `BlobStore`: a folder locally.
+pub mod store;
 /// Parse and canonicalize `/img/<id>/<variant>[/<opts>]` and its query form.
 pub mod transform;

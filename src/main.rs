@@ -1,13 +1,14 @@
 //! The `imgpipe` binary: read `Config`, pick a mode. `process` runs the
 //! engine over files; `serve` runs the HTTP router on a port.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use imgpipe::config::{Config, LogFormat};
+use imgpipe::config::{Backend, Config, LogFormat};
 use imgpipe::engine::{Engine, Variant};
 use imgpipe::process;
 
@@ -20,6 +21,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the HTTP service locally: a folder for images, SQLite for metadata.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "IMGPIPE_ADDR", default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+        /// Folder for uploads, variants and metadata (default: IMGPIPE_DATA_DIR or ./data).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// Make the standard variants of image files: OUT/<stem>/<variant>.<ext>.
     Process {
         /// Image files or folders of images.
@@ -69,6 +79,22 @@ fn run() -> anyhow::Result<ExitCode> {
     let config = Config::from_env().context("configuration")?;
     init_logging(config.log_format);
     match cli.command {
+        Command::Serve { addr, data_dir } => {
+            let mut config = config;
+            let data_dir = match (data_dir, &config.backend) {
+                (Some(d), _) => d,
+                (None, Backend::Local { data_dir }) => data_dir.clone(),
+                (None, Backend::Aws { .. }) => {
+                    anyhow::bail!("IMGPIPE_BACKEND=aws is not available in this build of serve")
+                }
+            };
+            if config.public_base_url.is_empty() {
+                config.public_base_url = format!("http://{addr}");
+            }
+            let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            runtime.block_on(imgpipe::serve::run(config, addr, &data_dir))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Process { inputs, out, variants, json, jobs } => {
             let engine = Engine::new(config.limits);
             let files = process::expand_inputs(&inputs).context("reading inputs")?;

@@ -170,10 +170,7 @@ pub fn describe(r: &Report) -> String {
                 r.decode_ms.unwrap_or_default()
             );
             for v in &r.variants {
-                line.push_str(&format!(
-                    " | {} {}x{} {:.1} ms {} B",
-                    v.name, v.width, v.height, v.ms, v.bytes
-                ));
+                line.push_str(&format!(" | {} {}x{} {:.1} ms {} B", v.name, v.width, v.height, v.ms, v.bytes));
             }
             line
         }
@@ -183,7 +180,14 @@ pub fn describe(r: &Report) -> String {
 }
 
 /// Process every file, `workers` at a time; reports come back in input order.
-pub fn run(engine: &Engine, files: &[PathBuf], out: &Path, variants: &[Variant], workers: usize, mut on_done: impl FnMut(&Report) + Send) -> Vec<Report> {
+pub fn run(
+    engine: &Engine,
+    files: &[PathBuf],
+    out: &Path,
+    variants: &[Variant],
+    workers: usize,
+    mut on_done: impl FnMut(&Report) + Send,
+) -> Vec<Report> {
     let names = output_names(files);
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Report>>> = Mutex::new((0..files.len()).map(|_| None).collect());

@@ -110,12 +110,7 @@ impl Canonical {
     pub fn signed_path(&self) -> String {
         match &self.target {
             Target::Standard(_) => self.path(),
-            Target::Custom(spec) => format!(
-                "/img/{}/{}/{}",
-                self.id,
-                spec.format.name(),
-                spec_opts(spec).join(",")
-            ),
+            Target::Custom(spec) => format!("/img/{}/{}/{}", self.id, spec.format.name(), spec_opts(spec).join(",")),
         }
     }
 
@@ -158,17 +153,11 @@ pub fn parse_uri(uri: &str, accept: Option<&str>) -> Result<Canonical, Transform
 }
 
 /// Parse a path and its query string (both still percent-encoded).
-pub fn parse(
-    path: &str,
-    query: Option<&str>,
-    accept: Option<&str>,
-) -> Result<Canonical, TransformError> {
+pub fn parse(path: &str, query: Option<&str>, accept: Option<&str>) -> Result<Canonical, TransformError> {
     if path.len() + query.map_or(0, str::len) > MAX_INPUT {
         return Err(TransformError::BadOptions("request too long".into()));
     }
-    let rest = path
-        .strip_prefix("/img/")
-        .ok_or_else(|| TransformError::BadVariant("not an image path".into()))?;
+    let rest = path.strip_prefix("/img/").ok_or_else(|| TransformError::BadVariant("not an image path".into()))?;
     let mut segments = rest.split('/');
     let id = segments.next().map(decode).ok_or(TransformError::BadId)?;
     let id = ImageId::parse(&id.ok_or(TransformError::BadId)?).map_err(|_| TransformError::BadId)?;
@@ -179,9 +168,7 @@ pub fn parse(
         .to_ascii_lowercase();
     let opts_segment = match segments.next() {
         None => None,
-        Some(raw) => {
-            Some(decode(raw).ok_or_else(|| TransformError::BadOptions("bad encoding".into()))?)
-        }
+        Some(raw) => Some(decode(raw).ok_or_else(|| TransformError::BadOptions("bad encoding".into()))?),
     };
     if segments.next().is_some() {
         return Err(TransformError::BadOptions("too many path segments".into()));
@@ -199,12 +186,9 @@ pub fn parse(
     if let Some(q) = query {
         for pair in q.split('&').filter(|p| !p.is_empty()) {
             if opts_segment.is_some() {
-                return Err(TransformError::BadOptions(
-                    "options in both the path and the query".into(),
-                ));
+                return Err(TransformError::BadOptions("options in both the path and the query".into()));
             }
-            let pair = decode_query(pair)
-                .ok_or_else(|| TransformError::BadOptions("bad encoding".into()))?;
+            let pair = decode_query(pair).ok_or_else(|| TransformError::BadOptions("bad encoding".into()))?;
             opts.add(&pair)?;
         }
     }
@@ -217,9 +201,7 @@ pub fn parse(
                 let standard = Variant::from_name(other)
                     .ok_or_else(|| TransformError::BadVariant(other.chars().take(32).collect()))?;
                 if !opts.is_empty() {
-                    return Err(TransformError::BadOptions(format!(
-                        "{other} takes no options; use jpeg, webp or png"
-                    )));
+                    return Err(TransformError::BadOptions(format!("{other} takes no options; use jpeg, webp or png")));
                 }
                 return Ok(Canonical { id, target: Target::Standard(standard), signature: None, negotiated: false });
             }
@@ -242,11 +224,8 @@ pub fn negotiate(accept: Option<&str>) -> OutputFormat {
             let mut parts = item.split(';').map(str::trim);
             let media = parts.next().unwrap_or("");
             media.eq_ignore_ascii_case("image/webp")
-                && !parts.any(|p| {
-                    p.strip_prefix("q=")
-                        .and_then(|q| q.trim().parse::<f32>().ok())
-                        .is_some_and(|q| q <= 0.0)
-                })
+                && !parts
+                    .any(|p| p.strip_prefix("q=").and_then(|q| q.trim().parse::<f32>().ok()).is_some_and(|q| q <= 0.0))
         })
     });
     if accepts_webp {
@@ -289,9 +268,7 @@ impl RawOpts {
 
     fn add(&mut self, pair: &str) -> Result<(), TransformError> {
         let bad = |why: String| TransformError::BadOptions(why);
-        let (k, v) = pair
-            .split_once('=')
-            .ok_or_else(|| bad(format!("expected key=value, got {:?}", clip(pair))))?;
+        let (k, v) = pair.split_once('=').ok_or_else(|| bad(format!("expected key=value, got {:?}", clip(pair))))?;
         if v.is_empty() {
             return Err(bad(format!("empty value for {:?}", clip(k))));
         }
@@ -319,8 +296,7 @@ impl RawOpts {
                 }
             }
             "s" => {
-                let ok = v.len() <= 128
-                    && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                let ok = v.len() <= 128 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
                 if !ok {
                     return Err(bad("s must be base64url".into()));
                 }
@@ -366,9 +342,7 @@ mod tests {
     const ID: &str = "01hzx3q9k8m2v7w5t4r3p2n1ab";
 
     fn check(input: &str, expected: Result<&str, &str>) {
-        let got = parse_uri(&input.replace("{id}", ID), Some("image/webp,*/*"))
-            .map(|c| c.path())
-            .map_err(|e| e.code());
+        let got = parse_uri(&input.replace("{id}", ID), Some("image/webp,*/*")).map(|c| c.path()).map_err(|e| e.code());
         let expected = expected.map(|p| p.replace("{id}", ID));
         assert_eq!(got, expected.map_err(|e| e), "{input}");
     }

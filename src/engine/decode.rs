@@ -268,8 +268,9 @@ fn decode_with_image(bytes: &[u8], format: Format, limits: &Limits) -> Result<(P
     decoder_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8).max(64 << 20));
     reader.limits(decoder_limits);
     let mut decoder = reader.into_decoder().map_err(|e| match e {
-        image::ImageError::Limits(_) => too_many_from_header(bytes, format, limits)
-            .unwrap_or_else(|| map_image_error(e)),
+        image::ImageError::Limits(_) => {
+            too_many_from_header(bytes, format, limits).unwrap_or_else(|| map_image_error(e))
+        }
         other => map_image_error(other),
     })?;
     let (width, height) = decoder.dimensions();
@@ -287,10 +288,9 @@ fn decode_with_image(bytes: &[u8], format: Format, limits: &Limits) -> Result<(P
 /// names it (and is `too_many_pixels`, not a generic failure).
 fn too_many_from_header(bytes: &[u8], format: Format, limits: &Limits) -> Option<EngineError> {
     let (w, h) = match format {
-        Format::Png if bytes.len() >= 24 => (
-            u32::from_be_bytes(bytes[16..20].try_into().ok()?),
-            u32::from_be_bytes(bytes[20..24].try_into().ok()?),
-        ),
+        Format::Png if bytes.len() >= 24 => {
+            (u32::from_be_bytes(bytes[16..20].try_into().ok()?), u32::from_be_bytes(bytes[20..24].try_into().ok()?))
+        }
         _ => return None,
     };
     check_pixels(w, h, limits).err()
@@ -349,8 +349,8 @@ fn tiff_cmyk_with_icc(bytes: &[u8], limits: &Limits) -> Result<Option<(Pixels, M
     if raw.len() < n * 4 {
         return Err(undecodable("short pixel buffer"));
     }
-    let rgb = to_srgb(&profile, &raw[..n * 4], Layout::Rgba, Layout::Rgb, n)
-        .unwrap_or_else(|| cmyk_naive(&raw[..n * 4]));
+    let rgb =
+        to_srgb(&profile, &raw[..n * 4], Layout::Rgba, Layout::Rgb, n).unwrap_or_else(|| cmyk_naive(&raw[..n * 4]));
     let img = RgbImage::from_raw(w, h, rgb).ok_or_else(|| undecodable("short pixel buffer"))?;
     Ok(Some((Pixels::Rgb(img), Meta { orientation, frames: 1, icc: true })))
 }

@@ -47,9 +47,7 @@ fn jpeg(pixels: &Pixels, quality: u8) -> Result<Vec<u8>, EngineError> {
     // correctly in libjpeg but are misread by zune-jpeg (used by `image`),
     // so they would break outputs for part of the Rust ecosystem.
     let encoder = jpeg_encoder::Encoder::new(&mut out, quality);
-    encoder
-        .encode(rgb.as_raw(), w16, h16, jpeg_encoder::ColorType::Rgb)
-        .map_err(|e| err("jpeg", e))?;
+    encoder.encode(rgb.as_raw(), w16, h16, jpeg_encoder::ColorType::Rgb).map_err(|e| err("jpeg", e))?;
     Ok(out)
 }
 

@@ -130,8 +130,7 @@ pub enum Variant {
 }
 
 impl Variant {
-    pub const ALL: [Variant; 5] =
-        [Variant::Jpeg, Variant::JpegLow, Variant::Webp, Variant::Png, Variant::Thumb];
+    pub const ALL: [Variant; 5] = [Variant::Jpeg, Variant::JpegLow, Variant::Webp, Variant::Png, Variant::Thumb];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -190,12 +189,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_upload_bytes: 50 * 1024 * 1024,
-            max_pixels: 50_000_000,
-            max_dimension: 4096,
-            thumb_size: 300,
-        }
+        Limits { max_upload_bytes: 50 * 1024 * 1024, max_pixels: 50_000_000, max_dimension: 4096, thumb_size: 300 }
     }
 }
 
@@ -247,10 +241,7 @@ impl Engine {
     /// sRGB. Any panic inside a decoder becomes `Undecodable`.
     pub fn decode(&self, bytes: &[u8]) -> Result<Decoded, EngineError> {
         if bytes.len() as u64 > self.limits.max_upload_bytes {
-            return Err(EngineError::TooLarge {
-                bytes: bytes.len() as u64,
-                limit: self.limits.max_upload_bytes,
-            });
+            return Err(EngineError::TooLarge { bytes: bytes.len() as u64, limit: self.limits.max_upload_bytes });
         }
         let format = sniff(bytes)?;
         guard(|| decode::decode(bytes, format, &self.limits))
@@ -268,11 +259,7 @@ impl Engine {
 
     /// Render the given standard variants from one decoded source: one
     /// resize per distinct target size, then one encode per variant.
-    pub fn standard(
-        &self,
-        src: &Decoded,
-        variants: &[Variant],
-    ) -> Result<Vec<(Variant, Rendered)>, EngineError> {
+    pub fn standard(&self, src: &Decoded, variants: &[Variant]) -> Result<Vec<(Variant, Rendered)>, EngineError> {
         let specs: Vec<RenderSpec> = variants.iter().map(|v| self.standard_spec(*v)).collect();
         let out = self.render_many(src, &specs)?;
         Ok(variants.iter().copied().zip(out).collect())
@@ -287,11 +274,7 @@ impl Engine {
     /// Render several specs, sharing each resized size between them. The
     /// thumbnail-sized plans resize from the largest already-resized copy
     /// when that is smaller than the source: cheaper, same result class.
-    pub fn render_many(
-        &self,
-        src: &Decoded,
-        specs: &[RenderSpec],
-    ) -> Result<Vec<Rendered>, EngineError> {
+    pub fn render_many(&self, src: &Decoded, specs: &[RenderSpec]) -> Result<Vec<Rendered>, EngineError> {
         guard(|| {
             let src_dims = src.pixels.dimensions();
             let mut sized: Vec<(resize::Target, Cow<'_, Pixels>, Duration)> = Vec::new();

@@ -69,9 +69,7 @@ pub fn sniff(b: &[u8]) -> Result<Format, EngineError> {
         let brand = &b[8..12];
         return match brand {
             b"avif" | b"avis" => refuse("avif is not supported by this build (no AV1 decoder)"),
-            b"heic" | b"heix" | b"hevc" | b"heim" | b"heis" | b"mif1" | b"msf1" => {
-                refuse("heif/heic is not supported")
-            }
+            b"heic" | b"heix" | b"hevc" | b"heim" | b"heis" | b"mif1" | b"msf1" => refuse("heif/heic is not supported"),
             _ => refuse("video and other ISO media files are not images we take"),
         };
     }

@@ -11,7 +11,8 @@ fn process_writes_variants_and_reports_rejects() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in");
     std::fs::create_dir(&input).unwrap();
-    std::fs::write(input.join("photo.png"), encode(&DynamicImage::ImageRgb8(gradient(640, 480)), ImageFormat::Png)).unwrap();
+    std::fs::write(input.join("photo.png"), encode(&DynamicImage::ImageRgb8(gradient(640, 480)), ImageFormat::Png))
+        .unwrap();
     std::fs::write(input.join("bad.jpg"), b"<svg onload='alert(1)'/>").unwrap();
     let out = tmp.path().join("out");
     let run = Command::new(env!("CARGO_BIN_EXE_imgpipe"))
@@ -28,7 +29,13 @@ fn process_writes_variants_and_reports_rejects() {
     assert_eq!(bad["ok"], false);
     assert_eq!(bad["error"]["code"], "unsupported_format");
     assert!(!out.join("bad").exists(), "a rejected file writes nothing");
-    for (name, size) in [("jpeg.jpg", (640, 480)), ("jpeg-low.jpg", (640, 480)), ("webp.webp", (640, 480)), ("png.png", (640, 480)), ("thumb.jpg", (300, 225))] {
+    for (name, size) in [
+        ("jpeg.jpg", (640, 480)),
+        ("jpeg-low.jpg", (640, 480)),
+        ("webp.webp", (640, 480)),
+        ("png.png", (640, 480)),
+        ("thumb.jpg", (300, 225)),
+    ] {
         let img = image::open(out.join("photo").join(name)).unwrap();
         assert_eq!(img.dimensions(), size, "{name}");
     }
@@ -42,7 +49,10 @@ fn process_writes_variants_and_reports_rejects() {
         .output()
         .unwrap();
     assert!(run.status.success());
-    let mut names: Vec<String> = std::fs::read_dir(out2.join("photo")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> = std::fs::read_dir(out2.join("photo"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     names.sort();
     assert_eq!(names, ["thumb.jpg", "webp.webp"]);
     let text = String::from_utf8(run.stdout).unwrap();

@@ -210,7 +210,14 @@ fn truncated_and_garbage_inputs_are_refused_cleanly() {
     }
     // Deterministic garbage after a valid magic number never panics.
     let mut seed = 0x2545F4914F6CDD1Du64;
-    for magic in [&b"\xFF\xD8\xFF\xE0"[..], b"\x89PNG\r\n\x1a\n", b"GIF89a", b"RIFF\0\0\0\0WEBPVP8 ", b"II*\0", b"BM\0\0\0\0\0\0\0\0\x36\0\0\0\x28\0\0\0"] {
+    for magic in [
+        &b"\xFF\xD8\xFF\xE0"[..],
+        b"\x89PNG\r\n\x1a\n",
+        b"GIF89a",
+        b"RIFF\0\0\0\0WEBPVP8 ",
+        b"II*\0",
+        b"BM\0\0\0\0\0\0\0\0\x36\0\0\0\x28\0\0\0",
+    ] {
         for len in [0usize, 7, 100, 3000] {
             let mut bytes = magic.to_vec();
             for _ in 0..len {
@@ -237,7 +244,12 @@ fn animated_gif_uses_first_frame_and_reports_frames() {
     {
         let mut enc = GifEncoder::new(&mut out);
         for colour in [[255u8, 0, 0, 255], [0, 0, 255, 255], [0, 255, 0, 255]] {
-            let frame = Frame::from_parts(RgbaImage::from_pixel(20, 10, Rgba(colour)), 0, 0, Delay::from_numer_denom_ms(100, 1));
+            let frame = Frame::from_parts(
+                RgbaImage::from_pixel(20, 10, Rgba(colour)),
+                0,
+                0,
+                Delay::from_numer_denom_ms(100, 1),
+            );
             enc.encode_frame(frame).unwrap();
         }
     }
@@ -255,7 +267,9 @@ fn animated_gif_uses_first_frame_and_reports_frames() {
 #[test]
 fn grey_and_sixteen_bit_sources_come_out_as_8_bit_rgb() {
     let grey = DynamicImage::ImageLuma8(image::GrayImage::from_fn(50, 40, |x, _| image::Luma([(x * 5) as u8])));
-    let rgb16 = DynamicImage::ImageRgb16(image::ImageBuffer::from_fn(50, 40, |x, _| image::Rgb([(x * 1000) as u16, 30000, 65535])));
+    let rgb16 = DynamicImage::ImageRgb16(image::ImageBuffer::from_fn(50, 40, |x, _| {
+        image::Rgb([(x * 1000) as u16, 30000, 65535])
+    }));
     for src in [encode(&grey, ImageFormat::Png), encode(&rgb16, ImageFormat::Png), encode(&grey, ImageFormat::Jpeg)] {
         let d = engine().decode(&src).unwrap();
         assert!(matches!(d.pixels, Pixels::Rgb(_)));

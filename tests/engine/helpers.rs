@@ -37,8 +37,7 @@ pub fn jpeg_with_exif(img: &RgbImage, exif: &[u8]) -> Vec<u8> {
     let mut app1 = b"Exif\0\0".to_vec();
     app1.extend_from_slice(exif);
     enc.add_app_segment(1, app1).unwrap();
-    enc.encode(img.as_raw(), img.width() as u16, img.height() as u16, jpeg_encoder::ColorType::Rgb)
-        .unwrap();
+    enc.encode(img.as_raw(), img.width() as u16, img.height() as u16, jpeg_encoder::ColorType::Rgb).unwrap();
     out
 }
 
@@ -48,7 +47,7 @@ pub fn exif_block(orientation: u16) -> Vec<u8> {
     let mut b = Vec::new();
     b.extend_from_slice(b"II*\0");
     b.extend_from_slice(&8u32.to_le_bytes()); // IFD0 at 8
-    // IFD0: 2 entries
+                                              // IFD0: 2 entries
     b.extend_from_slice(&2u16.to_le_bytes());
     // Orientation, SHORT, 1
     b.extend_from_slice(&0x0112u16.to_le_bytes());
@@ -101,7 +100,11 @@ pub fn mean_rgb(img: &DynamicImage, x0: u32, y0: u32, w: u32, h: u32) -> [f64; 3
 }
 
 pub fn rgba_half_transparent(w: u32, h: u32) -> RgbaImage {
-    RgbaImage::from_fn(w, h, |x, y| if x < w / 2 { Rgba([10, 20, 30, 0]) } else { Rgba([(y % 256) as u8, 100, 50, 255]) })
+    RgbaImage::from_fn(
+        w,
+        h,
+        |x, y| if x < w / 2 { Rgba([10, 20, 30, 0]) } else { Rgba([(y % 256) as u8, 100, 50, 255]) },
+    )
 }
 
 /// Whether `needle` occurs in `hay`.

@@ -18,16 +18,19 @@ fn every_vector_holds() {
     assert!(vectors.len() > 100, "the vector file should be thorough");
     let mut failures = Vec::new();
     for v in &vectors {
-        let got = transform::parse_uri(&v.input, v.accept.as_deref())
-            .map(|c| c.path())
-            .map_err(|e| e.code().to_string());
+        let got =
+            transform::parse_uri(&v.input, v.accept.as_deref()).map(|c| c.path()).map_err(|e| e.code().to_string());
         let expected = match (&v.canonical, &v.error) {
             (Some(c), None) => Ok(c.clone()),
             (None, Some(e)) => Err(e.clone()),
             _ => panic!("vector needs exactly one of canonical/error: {}", v.input),
         };
         if got != expected {
-            failures.push(format!("{} (accept {:?}): got {got:?}, expected {expected:?}", v.input.chars().take(120).collect::<String>(), v.accept));
+            failures.push(format!(
+                "{} (accept {:?}): got {got:?}, expected {expected:?}",
+                v.input.chars().take(120).collect::<String>(),
+                v.accept
+            ));
         }
     }
     assert!(failures.is_empty(), "{} vector(s) failed:\n{}", failures.len(), failures.join("\n"));

@@ -1,0 +1,108 @@
+//! `AppState` and `router(state)`: the one Router that `imgpipe serve` runs
+//! on a port and the Lambda http handler runs per request.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post, put};
+use axum::Router;
+use tokio::sync::Semaphore;
+
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::http::{self, problem::ApiError};
+use crate::meta::MetaStore;
+use crate::queue::JobQueue;
+use crate::store::fs::UploadSigner;
+use crate::store::BlobStore;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub raw: Arc<dyn BlobStore>,
+    pub processed: Arc<dyn BlobStore>,
+    pub meta: Arc<dyn MetaStore>,
+    pub engine: Engine,
+    pub config: Arc<Config>,
+    /// Bounds concurrent CPU work (decode, resize, encode) to the cores.
+    pub cpu_slots: Arc<Semaphore>,
+    /// The local presigned-PUT target (`/_upload`); `None` in AWS mode.
+    pub uploads: Option<UploadSigner>,
+    /// The local work queue; `None` where S3 events drive ingest.
+    pub jobs: Option<JobQueue>,
+    locks: Arc<Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>>,
+}
+
+impl AppState {
+    pub fn new(
+        raw: Arc<dyn BlobStore>,
+        processed: Arc<dyn BlobStore>,
+        meta: Arc<dyn MetaStore>,
+        config: Arc<Config>,
+    ) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        AppState {
+            raw,
+            processed,
+            meta,
+            engine: Engine::new(config.limits),
+            config,
+            cpu_slots: Arc::new(Semaphore::new(cores)),
+            uploads: None,
+            jobs: None,
+            locks: Arc::default(),
+        }
+    }
+
+    /// A lock per key, alive while someone holds it: single flight for
+    /// renders and one-upload-per-id.
+    pub fn key_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.locks.lock().expect("lock map");
+        if let Some(lock) = map.get(key).and_then(Weak::upgrade) {
+            return lock;
+        }
+        if map.len() > 4096 {
+            map.retain(|_, w| w.strong_count() > 0);
+        }
+        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        map.insert(key.to_string(), Arc::downgrade(&lock));
+        lock
+    }
+
+    /// Run CPU-bound work on the blocking pool, at most one job per core.
+    pub async fn cpu<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+        let _permit = self.cpu_slots.clone().acquire_owned().await.map_err(ApiError::internal)?;
+        tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("not_found", "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+}
+
+async fn security_headers(mut res: Response) -> Response {
+    res.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    res
+}
+
+/// The paths this router answers, in OpenAPI spelling.
+pub const ROUTES: [&str; 6] =
+    ["/uploads", "/_upload/{id}", "/img/{id}/{variant}", "/img/{id}/{format}/{opts}", "/meta/{id}", "/health"];
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/uploads", post(http::uploads::create_upload))
+        .route("/_upload/{id}", put(http::upload::put_upload))
+        .route("/img/{*rest}", get(http::images::get_image))
+        .route("/meta/{id}", get(http::meta::get_meta))
+        .route("/health", get(http::health::health))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}

@@ -1,0 +1,165 @@
+//! `GET|HEAD /img/<id>/<variant>`, `/img/<id>/<format>/<opts>` and the query
+//! form. Everything is validated before any I/O; a store hit is served as
+//! stored; a miss is rendered from the raw object under the CPU semaphore,
+//! once per key however many ask at the same time, written back, and served
+//! with the same headers a store hit would have.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::app::AppState;
+use crate::engine::RenderSpec;
+use crate::http::problem::ApiError;
+use crate::keys::Key;
+use crate::meta::Status;
+use crate::store::{Object, IMMUTABLE};
+use crate::transform::{self, Canonical, Target};
+
+pub async fn get_image(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Response, ApiError> {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let canonical = transform::parse(uri.path(), uri.query(), accept)?;
+    check_signature(&state, &canonical)?;
+    let key = canonical.key();
+    if let Some(obj) = state.processed.get(&key).await? {
+        return Ok(serve(obj, &headers, &canonical, None));
+    }
+    render_on_miss(&state, &canonical, &key, &headers).await
+}
+
+/// `s=` must be the base64url (no padding) HMAC-SHA256 of the canonical
+/// path without `s`, when a signing key is configured. Standard variants
+/// never need it.
+fn check_signature(state: &AppState, c: &Canonical) -> Result<(), ApiError> {
+    let Some(secret) = &state.config.signing_key else { return Ok(()) };
+    if matches!(c.target, Target::Standard(_)) {
+        return Ok(());
+    }
+    let Some(given) = &c.signature else {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "signature_required", "on-demand options need s="));
+    };
+    let given = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, given)
+        .map_err(|_| ApiError::new(StatusCode::FORBIDDEN, "bad_signature", "signature does not match"))?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("hmac takes any key length");
+    mac.update(c.signed_path().as_bytes());
+    mac.verify_slice(&given)
+        .map_err(|_| ApiError::new(StatusCode::FORBIDDEN, "bad_signature", "signature does not match"))
+}
+
+/// The signature a client must append for `path` (for tools and tests).
+pub fn sign_path(secret: &[u8], signed_path: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("hmac takes any key length");
+    mac.update(signed_path.as_bytes());
+    base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, mac.finalize().into_bytes())
+}
+
+struct Timing {
+    decode: Duration,
+    resize: Duration,
+    encode: Duration,
+    store: Duration,
+}
+
+async fn render_on_miss(
+    state: &AppState,
+    canonical: &Canonical,
+    key: &Key,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = canonical.id;
+    let meta = state.meta.get(&id).await?.ok_or_else(|| ApiError::not_found("not_found", "no image with this id"))?;
+    match meta.status {
+        Status::Failed => {
+            let e = meta.error.unwrap_or(crate::meta::ErrorInfo { code: "undecodable".into(), message: String::new() });
+            return Err(ApiError::from_code(&e.code, &e.message));
+        }
+        Status::Pending => return Err(ApiError::not_found("not_ready", "the image is still being processed")),
+        Status::Ready => {}
+    }
+    // Single flight: the first request renders; the others wait, then find
+    // the object in the store.
+    let lock = state.key_lock(key.as_str());
+    let _guard = lock.lock().await;
+    if let Some(obj) = state.processed.get(key).await? {
+        return Ok(serve(obj, headers, canonical, None));
+    }
+    let raw =
+        state.raw.get(&Key::raw(&id)).await?.ok_or_else(|| ApiError::not_found("not_found", "the original is gone"))?;
+    let spec: RenderSpec = match &canonical.target {
+        Target::Standard(v) => state.engine.standard_spec(*v),
+        Target::Custom(spec) => spec.render_spec(&state.engine.limits),
+    };
+    let engine = state.engine.clone();
+    let (rendered, decode) = state
+        .cpu(move || {
+            let started = Instant::now();
+            let decoded = engine.decode(&raw.body)?;
+            let decode = started.elapsed();
+            Ok::<_, crate::engine::EngineError>((engine.render(&decoded, &spec)?, decode))
+        })
+        .await??;
+    let content_type = rendered.format.content_type();
+    let body = bytes::Bytes::from(rendered.bytes);
+    let started = Instant::now();
+    state.processed.put(key, body.clone(), content_type, IMMUTABLE).await?;
+    let timing = Timing { decode, resize: rendered.resize, encode: rendered.encode, store: started.elapsed() };
+    let obj = Object {
+        info: crate::store::ObjectInfo {
+            content_type: content_type.to_string(),
+            cache_control: IMMUTABLE.to_string(),
+            etag: crate::store::etag_of(&body),
+            len: body.len() as u64,
+        },
+        body,
+    };
+    Ok(serve(obj, headers, canonical, Some(timing)))
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e4).round() / 10.0
+}
+
+fn serve(obj: Object, req: &HeaderMap, canonical: &Canonical, timing: Option<Timing>) -> Response {
+    let not_modified = req
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').map(str::trim).any(|t| t == "*" || t.trim_start_matches("W/") == obj.info.etag));
+    let mut res = if not_modified {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut r = Response::new(Body::from(obj.body));
+        if let Ok(v) = HeaderValue::from_str(&obj.info.content_type) {
+            r.headers_mut().insert(header::CONTENT_TYPE, v);
+        }
+        r
+    };
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&obj.info.etag) {
+        h.insert(header::ETAG, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&obj.info.cache_control) {
+        h.insert(header::CACHE_CONTROL, v);
+    }
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));
+    if canonical.negotiated {
+        h.insert(header::VARY, HeaderValue::from_static("Accept"));
+    }
+    if let Some(t) = timing {
+        let value = format!(
+            "decode;dur={}, resize;dur={}, encode;dur={}, store;dur={}",
+            ms(t.decode),
+            ms(t.resize),
+            ms(t.encode),
+            ms(t.store)
+        );
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert("server-timing", v);
+        }
+    }
+    res
+}

@@ -1,0 +1,90 @@
+//! `PUT /_upload/<id>?ct=&len=&expires=&sig=`: the local stand-in for S3's
+//! presigned PUT. The signature covers method, key, content type, length
+//! and expiry; the request's own headers must match what was signed; the
+//! body is read up to the signed length and no further. One upload per id.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+
+use crate::app::AppState;
+use crate::http::parse_id;
+use crate::http::problem::ApiError;
+use crate::keys::Key;
+use crate::meta::Status;
+use crate::store::etag_of;
+use crate::store::fs::UploadCheck;
+
+fn forbidden(code: &str, detail: &str) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, code, detail)
+}
+
+pub async fn put_upload(
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let signer = state.uploads.clone().ok_or_else(|| ApiError::not_found("not_found", "no local upload target"))?;
+    let id = parse_id(&raw_id)?;
+    let key = Key::raw(&id);
+    let missing = || forbidden("bad_signature", "the upload URL is incomplete");
+    let ct = q.get("ct").ok_or_else(missing)?;
+    let len: u64 = q.get("len").and_then(|v| v.parse().ok()).ok_or_else(missing)?;
+    let expires: u64 = q.get("expires").and_then(|v| v.parse().ok()).ok_or_else(missing)?;
+    let sig = q.get("sig").ok_or_else(missing)?;
+    signer.verify(&key, ct, len, expires, sig).map_err(|e| match e {
+        UploadCheck::BadSignature => forbidden("bad_signature", "the upload signature does not match"),
+        UploadCheck::Expired => forbidden("expired", "the upload URL has expired"),
+    })?;
+
+    let sent_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !sent_type.eq_ignore_ascii_case(ct) {
+        return Err(ApiError::bad_request("upload_mismatch", format!("Content-Type must be {ct}, as signed")));
+    }
+    if let Some(sent_len) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()) {
+        match sent_len.parse::<u64>() {
+            Ok(n) if n > len => {
+                return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "body is longer than signed"))
+            }
+            Ok(n) if n < len => return Err(ApiError::bad_request("upload_mismatch", "body is shorter than signed")),
+            Ok(_) => {}
+            Err(_) => return Err(ApiError::bad_request("bad_request", "bad Content-Length")),
+        }
+    }
+
+    // One upload per id, also under concurrent PUTs.
+    let lock = state.key_lock(key.as_str());
+    let _guard = lock.lock().await;
+    let meta = state.meta.get(&id).await?.ok_or_else(|| ApiError::not_found("not_found", "no upload with this id"))?;
+    if meta.status != Status::Pending || state.raw.head(&key).await?.is_some() {
+        return Err(ApiError::new(StatusCode::CONFLICT, "already_uploaded", "this id already has its upload"));
+    }
+
+    let limited = http_body_util::Limited::new(body, len as usize);
+    let bytes = match limited.collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "body is longer than signed"))
+        }
+        Err(_) => return Err(ApiError::bad_request("bad_request", "the upload body was cut off")),
+    };
+    if bytes.len() as u64 != len {
+        return Err(ApiError::bad_request("upload_mismatch", "body is shorter than signed"));
+    }
+    let etag = etag_of(&bytes);
+    state.raw.put(&key, bytes, ct, "private, no-store").await?;
+    if let Some(queue) = &state.jobs {
+        queue.submit(id);
+    }
+    let mut res = StatusCode::OK.into_response();
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        res.headers_mut().insert(header::ETAG, v);
+    }
+    Ok(res)
+}

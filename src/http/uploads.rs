@@ -1,0 +1,103 @@
+//! `POST /uploads`: mint an id, create the pending item, answer with a
+//! presigned PUT. Only image content types are offered an upload; the bytes
+//! themselves are sniffed later, never trusted from this declaration.
+
+use std::collections::BTreeMap;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::Json;
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::engine::Variant;
+use crate::http::problem::ApiError;
+use crate::keys::{ImageId, Key};
+use crate::meta::{Declared, Metadata};
+
+/// Content types an upload may declare.
+pub const ACCEPTED_TYPES: [&str; 6] = ["image/jpeg", "image/png", "image/webp", "image/gif", "image/tiff", "image/bmp"];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUpload {
+    pub content_type: String,
+    pub content_length: u64,
+    #[serde(default)]
+    pub filename: Option<String>,
+}
+
+fn check_token(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    if state.config.upload_tokens.is_empty() {
+        return Ok(());
+    }
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a bearer token is required"))?;
+    // Compare every configured token in full, so timing says nothing.
+    let mut ok = false;
+    for t in &state.config.upload_tokens {
+        ok |= constant_time_eq(t.as_bytes(), given.as_bytes());
+    }
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "this token may not upload"))
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub async fn create_upload(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<CreateUpload>, JsonRejection>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    check_token(&state, &headers)?;
+    let Json(req) = body.map_err(|e| ApiError::bad_request("bad_request", e.body_text()))?;
+    let content_type = req.content_type.trim().to_ascii_lowercase();
+    if !ACCEPTED_TYPES.contains(&content_type.as_str()) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_format",
+            format!("content_type must be one of {}", ACCEPTED_TYPES.join(", ")),
+        ));
+    }
+    if req.content_length == 0 {
+        return Err(ApiError::bad_request("bad_request", "content_length must be at least 1"));
+    }
+    let max = state.engine.limits.max_upload_bytes;
+    if req.content_length > max {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("content_length is over the {max} byte limit"),
+        ));
+    }
+    if req.filename.as_ref().is_some_and(|f| f.len() > 1024) {
+        return Err(ApiError::bad_request("bad_request", "filename is too long"));
+    }
+    let id = ImageId::new();
+    let declared = Declared { content_type: content_type.clone(), content_length: req.content_length };
+    state.meta.put(&Metadata::pending(id, declared)).await?;
+    let upload =
+        state.raw.presign_put(&Key::raw(&id), &content_type, req.content_length, state.config.upload_ttl).await?;
+    let base = &state.config.public_base_url;
+    let urls: BTreeMap<&str, String> =
+        Variant::ALL.iter().map(|v| (v.name(), format!("{base}/img/{id}/{}", v.name()))).collect();
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({
+            "id": id,
+            "upload": upload,
+            "meta_url": format!("{base}/meta/{id}"),
+            "urls": urls,
+        })),
+    ))
+}

@@ -1,0 +1,122 @@
+//! Ingest one upload: raw object → sniff, limits, decode once → the five
+//! standard variants → processed store → metadata `ready`, written LAST.
+//! A bad image becomes `failed` with the engine's code and no variant
+//! objects. Running it twice changes nothing: a final item is left alone.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+
+use crate::app::AppState;
+use crate::engine::{EngineError, Variant};
+use crate::keys::{ImageId, Key};
+use crate::meta::{now_rfc3339, ErrorInfo, MetaError, Metadata, Original, Status, VariantMeta};
+use crate::store::{StoreError, IMMUTABLE};
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+    #[error("worker failed: {0}")]
+    Worker(String),
+}
+
+impl IngestError {
+    /// Throttling and timeouts: try the same event again later.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            IngestError::Store(e) => e.is_retryable(),
+            IngestError::Meta(e) => e.is_retryable(),
+            IngestError::Worker(_) => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Ready,
+    Failed(String),
+    /// Already `ready` or `failed`: a duplicate event.
+    AlreadyDone,
+    /// No raw object (yet): nothing to do.
+    NoUpload,
+}
+
+pub async fn ingest(state: &AppState, id: ImageId) -> Result<Outcome, IngestError> {
+    let existing = state.meta.get(&id).await?;
+    if existing.as_ref().is_some_and(|m| m.status.is_terminal()) {
+        return Ok(Outcome::AlreadyDone);
+    }
+    let raw_key = Key::raw(&id);
+    let Some(raw) = state.raw.get(&raw_key).await? else { return Ok(Outcome::NoUpload) };
+    let created_at = existing.as_ref().map_or_else(now_rfc3339, |m| m.created_at.clone());
+    let declared = existing.and_then(|m| m.declared);
+
+    let engine = state.engine.clone();
+    let body = raw.body.clone();
+    let work = state
+        .cpu(move || {
+            let decoded = engine.decode(&body)?;
+            let rendered = engine.standard(&decoded, &Variant::ALL)?;
+            Ok::<_, EngineError>((decoded.info, rendered))
+        })
+        .await
+        .map_err(|e| IngestError::Worker(e.detail))?;
+
+    let mut meta = Metadata {
+        id,
+        status: Status::Failed,
+        created_at,
+        updated_at: now_rfc3339(),
+        declared,
+        original: None,
+        variants: BTreeMap::new(),
+        error: None,
+    };
+    let (info, rendered) = match work {
+        Ok(ok) => ok,
+        Err(e) => {
+            tracing::info!(%id, code = e.code(), error = %e, "upload refused");
+            meta.error = Some(ErrorInfo { code: e.code().to_string(), message: e.to_string() });
+            state.meta.put(&meta).await?;
+            return Ok(Outcome::Failed(e.code().to_string()));
+        }
+    };
+
+    let base = &state.config.public_base_url;
+    for (variant, r) in rendered {
+        let key = Key::variant(&id, variant.name());
+        let content_type = r.format.content_type();
+        let bytes = r.bytes.len() as u64;
+        state.processed.put(&key, Bytes::from(r.bytes), content_type, IMMUTABLE).await?;
+        meta.variants.insert(
+            variant.name().to_string(),
+            VariantMeta {
+                url: format!("{base}/{key}"),
+                key: key.to_string(),
+                content_type: content_type.to_string(),
+                width: r.width,
+                height: r.height,
+                bytes,
+            },
+        );
+    }
+    meta.original = Some(Original {
+        key: raw_key.to_string(),
+        bytes: raw.body.len() as u64,
+        content_type: info.format.content_type().to_string(),
+        format: info.format.name().to_string(),
+        width: info.width,
+        height: info.height,
+        orientation: info.orientation,
+        sha256: hex::encode(Sha256::digest(&raw.body)),
+        animated: info.animated,
+        frames: info.animated.then_some(info.frames),
+    });
+    meta.status = Status::Ready;
+    state.meta.put(&meta).await?;
+    Ok(Outcome::Ready)
+}

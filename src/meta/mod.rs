@@ -1,0 +1,142 @@
+//! Metadata: one item per id (DESIGN "Metadata"), behind one trait:
+//! SQLite locally (`SqliteMeta`), DynamoDB in AWS. `put` is an idempotent
+//! upsert that never moves an item from `ready`/`failed` back to `pending`.
+
+pub mod sqlite;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::keys::ImageId;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MetaError {
+    #[error("metadata store is throttled or unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("metadata store failed")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("stored metadata is damaged: {0}")]
+    Corrupt(String),
+}
+
+impl MetaError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, MetaError::Unavailable(_))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pending,
+    Ready,
+    Failed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Ready => "ready",
+            Status::Failed => "failed",
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        self != Status::Pending
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Original {
+    pub key: String,
+    pub bytes: u64,
+    pub content_type: String,
+    pub format: String,
+    /// After EXIF orientation.
+    pub width: u32,
+    pub height: u32,
+    pub orientation: u8,
+    pub sha256: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub animated: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frames: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VariantMeta {
+    pub key: String,
+    pub url: String,
+    pub content_type: String,
+    pub width: u32,
+    pub height: u32,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorInfo {
+    pub code: String,
+    pub message: String,
+}
+
+/// What the client declared at `POST /uploads` (and what was signed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Declared {
+    pub content_type: String,
+    pub content_length: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metadata {
+    pub id: ImageId,
+    pub status: Status,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared: Option<Declared>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<Original>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub variants: BTreeMap<String, VariantMeta>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorInfo>,
+}
+
+impl Metadata {
+    pub fn pending(id: ImageId, declared: Declared) -> Self {
+        let now = now_rfc3339();
+        Metadata {
+            id,
+            status: Status::Pending,
+            created_at: now.clone(),
+            updated_at: now,
+            declared: Some(declared),
+            original: None,
+            variants: BTreeMap::new(),
+            error: None,
+        }
+    }
+}
+
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// One item per id: DynamoDB or SQLite.
+#[async_trait]
+pub trait MetaStore: Send + Sync {
+    async fn get(&self, id: &ImageId) -> Result<Option<Metadata>, MetaError>;
+    /// Upsert; a `pending` item never replaces a `ready` or `failed` one
+    /// (that put is a no-op, not an error).
+    async fn put(&self, meta: &Metadata) -> Result<(), MetaError>;
+    /// Ids still `pending`, oldest first.
+    async fn pending(&self) -> Result<Vec<ImageId>, MetaError>;
+    async fn ping(&self) -> Result<(), MetaError>;
+}

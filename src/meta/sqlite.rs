@@ -1,0 +1,110 @@
+//! `SqliteMeta`: the metadata table in one SQLite file (WAL), for
+//! `imgpipe serve`. rusqlite is synchronous, so calls run on the blocking
+//! pool behind one connection mutex; the rule that a terminal item is never
+//! replaced by a pending one is enforced in SQL, in one statement.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{MetaError, MetaStore, Metadata};
+use crate::keys::ImageId;
+
+#[derive(Clone)]
+pub struct SqliteMeta {
+    conn: Arc<Mutex<Connection>>,
+}
+
+fn backend(e: impl std::error::Error + Send + Sync + 'static) -> MetaError {
+    MetaError::Backend(Box::new(e))
+}
+
+impl SqliteMeta {
+    /// Open (or create) `<data_dir>/meta.sqlite3`.
+    pub fn open(data_dir: &Path) -> Result<Self, MetaError> {
+        std::fs::create_dir_all(data_dir).map_err(backend)?;
+        let conn = Connection::open(data_dir.join("meta.sqlite3")).map_err(backend)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(backend)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(backend)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS images (
+                 id         TEXT PRIMARY KEY,
+                 status     TEXT NOT NULL,
+                 created_at TEXT NOT NULL,
+                 item       TEXT NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS images_pending ON images (status, created_at);",
+        )
+        .map_err(backend)?;
+        Ok(SqliteMeta { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, MetaError> + Send + 'static,
+    ) -> Result<T, MetaError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let guard = conn.lock().map_err(|_| MetaError::Corrupt("connection lock poisoned".into()))?;
+            f(&guard)
+        })
+        .await
+        .map_err(backend)?
+    }
+}
+
+#[async_trait]
+impl MetaStore for SqliteMeta {
+    async fn get(&self, id: &ImageId) -> Result<Option<Metadata>, MetaError> {
+        let id = id.to_string();
+        self.with(move |c| {
+            let item: Option<String> = c
+                .query_row("SELECT item FROM images WHERE id = ?1", params![id], |r| r.get(0))
+                .optional()
+                .map_err(backend)?;
+            item.map(|s| serde_json::from_str(&s).map_err(|e| MetaError::Corrupt(e.to_string()))).transpose()
+        })
+        .await
+    }
+
+    async fn put(&self, meta: &Metadata) -> Result<(), MetaError> {
+        let id = meta.id.to_string();
+        let status = meta.status.as_str();
+        let created = meta.created_at.clone();
+        let item = serde_json::to_string(meta).map_err(|e| MetaError::Corrupt(e.to_string()))?;
+        self.with(move |c| {
+            // A pending write never replaces a ready or failed item.
+            c.execute(
+                "INSERT INTO images (id, status, created_at, item) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (id) DO UPDATE SET status = excluded.status, item = excluded.item
+                 WHERE NOT (images.status IN ('ready', 'failed') AND excluded.status = 'pending')",
+                params![id, status, created, item],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn pending(&self) -> Result<Vec<ImageId>, MetaError> {
+        self.with(|c| {
+            let mut stmt =
+                c.prepare("SELECT id FROM images WHERE status = 'pending' ORDER BY created_at, id").map_err(backend)?;
+            let ids = stmt
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(backend)?
+                .filter_map(|r| r.ok())
+                .filter_map(|s| ImageId::parse(&s).ok())
+                .collect();
+            Ok(ids)
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), MetaError> {
+        self.with(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(backend)).await
+    }
+}

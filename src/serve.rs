@@ -1,0 +1,78 @@
+//! `imgpipe serve` on the local backend: a folder for both buckets, SQLite
+//! for metadata, the `/_upload` presigned-PUT target and the in-process
+//! work queue; graceful shutdown on SIGTERM or Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::app::{router, AppState};
+use crate::config::Config;
+use crate::keys::ImageId;
+use crate::meta::sqlite::SqliteMeta;
+use crate::queue;
+use crate::store::fs::{FsStore, UploadSigner};
+
+/// Queue capacity: a full queue only delays work (see `queue`).
+pub const QUEUE_CAPACITY: usize = 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("data dir {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error("metadata store: {0}")]
+    Meta(#[from] crate::meta::MetaError),
+    #[error("listening on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("server: {0}")]
+    Server(std::io::Error),
+}
+
+/// The local `AppState` on `data_dir`, with its queue's receiving end.
+pub fn local_state(config: Config, data_dir: &Path) -> Result<(AppState, mpsc::Receiver<ImageId>), ServeError> {
+    let dir_err = |source| ServeError::DataDir { path: data_dir.display().to_string(), source };
+    std::fs::create_dir_all(data_dir).map_err(dir_err)?;
+    let secret = UploadSigner::secret_from(data_dir, config.upload_secret.clone()).map_err(dir_err)?;
+    let signer = UploadSigner::new(secret, &config.public_base_url);
+    let blobs = Arc::new(FsStore::new(data_dir, signer.clone()).map_err(dir_err)?);
+    let meta = Arc::new(SqliteMeta::open(data_dir)?);
+    let mut state = AppState::new(blobs.clone(), blobs, meta, Arc::new(config));
+    state.uploads = Some(signer);
+    let (jobs, rx) = queue::channel(QUEUE_CAPACITY);
+    state.jobs = Some(jobs);
+    Ok((state, rx))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: no new requests; finishing running jobs");
+}
+
+/// Serve until SIGTERM/Ctrl-C, then let running jobs finish (30 s at most).
+pub async fn run(config: Config, addr: SocketAddr, data_dir: &Path) -> Result<(), ServeError> {
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
+    let (state, rx) = local_state(config, data_dir)?;
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let running = queue::start(state.clone(), rx, workers, Duration::from_secs(5));
+    tracing::info!(%addr, data_dir = %data_dir.display(), "imgpipe serving");
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(ServeError::Server)?;
+    running.shutdown(Duration::from_secs(30)).await;
+    Ok(())
+}

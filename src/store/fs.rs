@@ -1,0 +1,233 @@
+//! `FsStore`: objects as files under one folder, for `imgpipe serve`.
+//! A write goes to a temporary file and is renamed into place, so a reader
+//! sees the whole object or none. Headers live in a `.meta.json` sidecar
+//! written before the body; the body's rename is the commit point.
+//!
+//! Keys map to paths under `<root>/objects/`; the segments after
+//! `img/<id>/` are joined with `~` so `img/<id>/webp` (a file) and
+//! `img/<id>/webp/w=640` can both exist. Keys come from `Key`, whose
+//! alphabet has no `.`, `~` or `\`, so no key can leave the folder.
+//!
+//! Presigned PUTs point at the app's own `/_upload/<id>` route, signed with
+//! HMAC-SHA256 by `UploadSigner`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::{etag_of, unix_now, BlobStore, Object, ObjectInfo, PresignedPut, StoreError};
+use crate::keys::Key;
+
+#[derive(Debug, Clone)]
+pub struct FsStore {
+    root: PathBuf,
+    signer: UploadSigner,
+}
+
+impl FsStore {
+    /// Objects live under `<data_dir>/objects`.
+    pub fn new(data_dir: &Path, signer: UploadSigner) -> std::io::Result<Self> {
+        let root = data_dir.join("objects");
+        std::fs::create_dir_all(&root)?;
+        Ok(FsStore { root, signer })
+    }
+
+    fn path_of(&self, key: &Key) -> PathBuf {
+        let mut parts = key.as_str().splitn(3, '/');
+        let mut path = self.root.clone();
+        if let Some(a) = parts.next() {
+            path.push(a);
+        }
+        if let Some(b) = parts.next() {
+            path.push(b);
+        }
+        if let Some(rest) = parts.next() {
+            path.push(rest.replace('/', "~"));
+        }
+        path
+    }
+
+    fn sidecar(path: &Path) -> PathBuf {
+        let mut name = path.file_name().unwrap_or_default().to_os_string();
+        name.push(".meta.json");
+        path.with_file_name(name)
+    }
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().ok_or_else(|| std::io::Error::other("key has no parent"))?;
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    std::io::Write::write_all(&mut tmp, bytes)?;
+    tmp.as_file().sync_data()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+fn read_info(path: &Path) -> Result<Option<ObjectInfo>, StoreError> {
+    match std::fs::read(FsStore::sidecar(path)) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| StoreError::Corrupt(e.to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| StoreError::Io(std::io::Error::other(e)))?
+}
+
+#[async_trait]
+impl BlobStore for FsStore {
+    async fn get(&self, key: &Key) -> Result<Option<Object>, StoreError> {
+        let path = self.path_of(key);
+        blocking(move || {
+            let body = match std::fs::read(&path) {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            let info = read_info(&path)?.ok_or_else(|| StoreError::Corrupt("object without headers".into()))?;
+            Ok(Some(Object { info, body: Bytes::from(body) }))
+        })
+        .await
+    }
+
+    async fn head(&self, key: &Key) -> Result<Option<ObjectInfo>, StoreError> {
+        let path = self.path_of(key);
+        blocking(move || if path.is_file() { read_info(&path) } else { Ok(None) }).await
+    }
+
+    async fn put(&self, key: &Key, body: Bytes, content_type: &str, cache_control: &str) -> Result<(), StoreError> {
+        let path = self.path_of(key);
+        let info = ObjectInfo {
+            content_type: content_type.to_string(),
+            cache_control: cache_control.to_string(),
+            etag: etag_of(&body),
+            len: body.len() as u64,
+        };
+        blocking(move || {
+            let sidecar = serde_json::to_vec(&info).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            write_atomic(&FsStore::sidecar(&path), &sidecar)?;
+            write_atomic(&path, &body)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn presign_put(
+        &self,
+        key: &Key,
+        content_type: &str,
+        content_length: u64,
+        ttl: Duration,
+    ) -> Result<PresignedPut, StoreError> {
+        Ok(self.signer.presign(key, content_type, content_length, ttl))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let root = self.root.clone();
+        blocking(move || {
+            std::fs::metadata(&root)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// Signs and checks the local stand-in for S3's presigned PUT.
+#[derive(Clone)]
+pub struct UploadSigner {
+    secret: Vec<u8>,
+    base_url: String,
+}
+
+impl std::fmt::Debug for UploadSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UploadSigner").field("base_url", &self.base_url).finish_non_exhaustive()
+    }
+}
+
+/// Why a presigned PUT was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum UploadCheck {
+    BadSignature,
+    Expired,
+}
+
+impl UploadSigner {
+    pub fn new(secret: Vec<u8>, base_url: &str) -> Self {
+        UploadSigner { secret, base_url: base_url.trim_end_matches('/').to_string() }
+    }
+
+    /// The configured secret, or one kept in `<data_dir>/upload-secret`
+    /// (created with 32 random bytes on first start).
+    pub fn secret_from(data_dir: &Path, configured: Option<Vec<u8>>) -> std::io::Result<Vec<u8>> {
+        if let Some(s) = configured {
+            return Ok(s);
+        }
+        let path = data_dir.join("upload-secret");
+        match std::fs::read(&path) {
+            Ok(s) if s.len() >= 32 => Ok(s),
+            _ => {
+                let mut secret = vec![0u8; 32];
+                getrandom::fill(&mut secret).map_err(std::io::Error::other)?;
+                let hexed = hex::encode(&secret).into_bytes();
+                std::fs::create_dir_all(data_dir)?;
+                write_atomic(&path, &hexed)?;
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+                }
+                Ok(hexed)
+            }
+        }
+    }
+
+    fn mac(&self, key: &Key, content_type: &str, content_length: u64, expires: u64) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("hmac takes any key length");
+        mac.update(format!("PUT\n{key}\n{content_type}\n{content_length}\n{expires}").as_bytes());
+        mac
+    }
+
+    pub fn presign(&self, key: &Key, content_type: &str, content_length: u64, ttl: Duration) -> PresignedPut {
+        let expires = unix_now() + ttl.as_secs();
+        let sig = hex::encode(self.mac(key, content_type, content_length, expires).finalize().into_bytes());
+        let id = key.as_str().trim_start_matches("uploads/");
+        let ct = percent_encoding::utf8_percent_encode(content_type, percent_encoding::NON_ALPHANUMERIC);
+        let url = format!("{}/_upload/{id}?ct={ct}&len={content_length}&expires={expires}&sig={sig}", self.base_url);
+        let headers = [("content-type".to_string(), content_type.to_string())].into_iter().collect();
+        PresignedPut {
+            method: "PUT",
+            url,
+            headers,
+            expires_at: time::OffsetDateTime::from_unix_timestamp(expires as i64)
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+        }
+    }
+
+    /// Check the signed values; the caller then compares the request's own
+    /// headers with them.
+    pub fn verify(
+        &self,
+        key: &Key,
+        content_type: &str,
+        content_length: u64,
+        expires: u64,
+        sig_hex: &str,
+    ) -> Result<(), UploadCheck> {
+        let given = hex::decode(sig_hex).map_err(|_| UploadCheck::BadSignature)?;
+        let mac = self.mac(key, content_type, content_length, expires);
+        mac.verify_slice(&given).map_err(|_| UploadCheck::BadSignature)?;
+        if unix_now() > expires {
+            return Err(UploadCheck::Expired);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,89 @@
+//! Raw and processed objects behind one trait: a folder locally (`FsStore`),
+//! S3 in AWS. Absence is `None`, never an error string. Objects keep their
+//! `Content-Type` and `Cache-Control`, so whoever serves them sends the same
+//! headers as the app.
+
+pub mod fs;
+
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::keys::Key;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage is throttled or unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("storage i/o failed")]
+    Io(#[from] std::io::Error),
+    #[error("stored object is damaged: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Worth retrying later (throttling, timeouts) rather than a real fault.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+/// Headers kept with an object.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ObjectInfo {
+    pub content_type: String,
+    pub cache_control: String,
+    /// Quoted MD5 of the body, as S3 returns for single-part objects.
+    pub etag: String,
+    pub len: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Object {
+    pub info: ObjectInfo,
+    pub body: Bytes,
+}
+
+/// Where and how a client uploads the raw bytes.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PresignedPut {
+    pub method: &'static str,
+    pub url: String,
+    /// Headers the client must send exactly.
+    pub headers: std::collections::BTreeMap<String, String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: time::OffsetDateTime,
+}
+
+/// What every stored variant carries: it never changes once written.
+pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// Raw and processed objects: S3 in AWS, a folder locally.
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    async fn get(&self, key: &Key) -> Result<Option<Object>, StoreError>;
+    async fn head(&self, key: &Key) -> Result<Option<ObjectInfo>, StoreError>;
+    async fn put(&self, key: &Key, body: Bytes, content_type: &str, cache_control: &str) -> Result<(), StoreError>;
+    /// A URL the client can PUT exactly `content_length` bytes of
+    /// `content_type` to, until `ttl` has passed.
+    async fn presign_put(
+        &self,
+        key: &Key,
+        content_type: &str,
+        content_length: u64,
+        ttl: Duration,
+    ) -> Result<PresignedPut, StoreError>;
+    /// Whether the store answers at all (for `/health`).
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Quoted hex MD5: the ETag of a single-part S3 object.
+pub fn etag_of(body: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    format!("\"{}\"", hex::encode(Md5::digest(body)))
+}
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
