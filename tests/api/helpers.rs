@@ -1,0 +1,152 @@
+//! `TestApp`: the local service in a tempdir, on a real TCP port, with a
+//! counting wrapper around the (real) folder store so tests can prove what
+//! was or was not read or written.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::http::{Request, Response};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
+use imgpipe::app::{router, AppState};
+use imgpipe::config::Config;
+use imgpipe::keys::{ImageId, Key};
+use imgpipe::meta::{Metadata, Status};
+use imgpipe::store::{BlobStore, Object, ObjectInfo, PresignedPut, StoreError};
+use tower::ServiceExt;
+
+/// Delegates to a real store and counts calls per kind and per key.
+pub struct Counting {
+    inner: Arc<dyn BlobStore>,
+    pub reads: AtomicUsize,
+    pub puts: Mutex<HashMap<String, usize>>,
+}
+
+#[async_trait]
+impl BlobStore for Counting {
+    async fn get(&self, key: &Key) -> Result<Option<Object>, StoreError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.get(key).await
+    }
+    async fn head(&self, key: &Key) -> Result<Option<ObjectInfo>, StoreError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.head(key).await
+    }
+    async fn put(&self, key: &Key, body: Bytes, ct: &str, cc: &str) -> Result<(), StoreError> {
+        *self.puts.lock().unwrap().entry(key.to_string()).or_default() += 1;
+        self.inner.put(key, body, ct, cc).await
+    }
+    async fn presign_put(&self, key: &Key, ct: &str, len: u64, ttl: Duration) -> Result<PresignedPut, StoreError> {
+        self.inner.presign_put(key, ct, len, ttl).await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+}
+
+pub struct TestApp {
+    pub state: AppState,
+    pub store: Arc<Counting>,
+    pub base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(&[]).await
+    }
+
+    pub async fn spawn_with(vars: &[(&str, &str)]) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let mut map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        map.insert("IMGPIPE_PUBLIC_BASE_URL".into(), base.clone());
+        let config = Config::from_lookup(|k| map.get(k).cloned()).unwrap();
+        let (mut state, rx) = imgpipe::serve::local_state(config, dir.path()).unwrap();
+        let store =
+            Arc::new(Counting { inner: state.processed.clone(), reads: AtomicUsize::new(0), puts: Mutex::default() });
+        state.raw = store.clone();
+        state.processed = store.clone();
+        let workers = imgpipe::queue::start(state.clone(), rx, 2, Duration::from_millis(300));
+        std::mem::forget(workers); // live as long as the test process
+        let app = router(state.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        TestApp { state, store, base, _dir: dir }
+    }
+
+    pub async fn call(&self, req: Request<Body>) -> Response<Body> {
+        router(self.state.clone()).oneshot(req).await.unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> Response<Body> {
+        self.call(Request::get(path).body(Body::empty()).unwrap()).await
+    }
+
+    /// POST /uploads; returns the JSON answer.
+    pub async fn create(&self, content_type: &str, len: usize) -> serde_json::Value {
+        let body = serde_json::json!({"content_type": content_type, "content_length": len}).to_string();
+        let res = self
+            .call(Request::post("/uploads").header("content-type", "application/json").body(Body::from(body)).unwrap())
+            .await;
+        assert_eq!(res.status(), 201);
+        json(res).await
+    }
+
+    /// The presigned URL as a path on this app.
+    pub fn local_path(&self, url: &str) -> String {
+        url.strip_prefix(&self.base).expect("upload url on this app").to_string()
+    }
+
+    pub async fn put_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> Response<Body> {
+        let len = body.len();
+        self.call(
+            Request::put(path)
+                .header("content-type", content_type)
+                .header("content-length", len)
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// Create + PUT; returns the id.
+    pub async fn upload(&self, bytes: Vec<u8>, content_type: &str) -> ImageId {
+        let created = self.create(content_type, bytes.len()).await;
+        let path = self.local_path(created["upload"]["url"].as_str().unwrap());
+        let res = self.put_raw(&path, content_type, bytes).await;
+        assert_eq!(res.status(), 200);
+        ImageId::parse(created["id"].as_str().unwrap()).unwrap()
+    }
+
+    pub async fn wait_final(&self, id: &ImageId) -> Metadata {
+        for _ in 0..600 {
+            let m = self.state.meta.get(id).await.unwrap().unwrap();
+            if m.status != Status::Pending {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{id} still pending after 60 s");
+    }
+}
+
+pub async fn body_bytes(res: Response<Body>) -> Bytes {
+    res.into_body().collect().await.unwrap().to_bytes()
+}
+
+pub async fn json(res: Response<Body>) -> serde_json::Value {
+    serde_json::from_slice(&body_bytes(res).await).unwrap()
+}
+
+pub fn photo(w: u32, h: u32) -> Vec<u8> {
+    let img = RgbImage::from_fn(w, h, |x, y| Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    DynamicImage::ImageRgb8(img).write_to(&mut out, ImageFormat::Jpeg).unwrap();
+    out.into_inner()
+}

@@ -1,0 +1,8 @@
+//! API tests: the real router on a real folder and real SQLite in a tempdir.
+
+mod corpus;
+mod crash;
+mod flow;
+mod helpers;
+mod images;
+mod uploads;

@@ -1,0 +1,55 @@
+//! The `BlobStore` contract.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use imgpipe::keys::{ImageId, Key};
+use imgpipe::store::{etag_of, BlobStore, IMMUTABLE};
+
+pub async fn contract(store: &dyn BlobStore) {
+    store.ping().await.unwrap();
+    let id = ImageId::new();
+    let raw = Key::raw(&id);
+
+    // Absence is None, for get and head.
+    assert!(store.get(&raw).await.unwrap().is_none());
+    assert!(store.head(&raw).await.unwrap().is_none());
+
+    // Put, then get the same bytes and headers; ETag is the quoted MD5.
+    let body = Bytes::from_static(b"\xFF\xD8\xFFnot really a jpeg");
+    store.put(&raw, body.clone(), "image/jpeg", "private, no-store").await.unwrap();
+    let obj = store.get(&raw).await.unwrap().expect("stored object");
+    assert_eq!(obj.body, body);
+    assert_eq!(obj.info.content_type, "image/jpeg");
+    assert_eq!(obj.info.cache_control, "private, no-store");
+    assert_eq!(obj.info.etag, etag_of(&body));
+    assert!(obj.info.etag.starts_with('"') && obj.info.etag.len() == 34);
+    assert_eq!(obj.info.len, body.len() as u64);
+    assert_eq!(store.head(&raw).await.unwrap().unwrap(), obj.info);
+
+    // A variant and an on-demand render under the same name coexist.
+    let standard = Key::parse_stored(&format!("img/{id}/webp")).unwrap();
+    let custom = Key::parse_stored(&format!("img/{id}/webp/w=640,fit=cover")).unwrap();
+    store.put(&standard, Bytes::from_static(b"standard"), "image/webp", IMMUTABLE).await.unwrap();
+    store.put(&custom, Bytes::from_static(b"custom"), "image/webp", IMMUTABLE).await.unwrap();
+    assert_eq!(store.get(&standard).await.unwrap().unwrap().body, Bytes::from_static(b"standard"));
+    assert_eq!(store.get(&custom).await.unwrap().unwrap().body, Bytes::from_static(b"custom"));
+    assert_eq!(store.get(&custom).await.unwrap().unwrap().info.cache_control, IMMUTABLE);
+
+    // Overwrite replaces the whole object; an empty body is allowed.
+    store.put(&standard, Bytes::new(), "image/webp", IMMUTABLE).await.unwrap();
+    let empty = store.get(&standard).await.unwrap().unwrap();
+    assert!(empty.body.is_empty());
+    assert_eq!(empty.info.etag, etag_of(b""));
+
+    // Other ids are untouched.
+    assert!(store.get(&Key::raw(&ImageId::new())).await.unwrap().is_none());
+
+    // A presigned PUT names the key's id, the method and the content type.
+    let p = store.presign_put(&raw, "image/png", 1234, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(p.method, "PUT");
+    assert!(p.url.contains(&id.to_string()), "{}", p.url);
+    assert_eq!(p.headers.get("content-type").map(String::as_str), Some("image/png"));
+    let now = time::OffsetDateTime::now_utc();
+    assert!(p.expires_at > now && p.expires_at <= now + time::Duration::seconds(61));
+}

@@ -1,0 +1,63 @@
+//! The `MetaStore` contract.
+
+use imgpipe::keys::ImageId;
+use imgpipe::meta::{Declared, ErrorInfo, MetaStore, Metadata, Status};
+
+fn declared() -> Declared {
+    Declared { content_type: "image/jpeg".into(), content_length: 10 }
+}
+
+pub async fn contract(meta: &dyn MetaStore) {
+    meta.ping().await.unwrap();
+    let id = ImageId::new();
+    assert!(meta.get(&id).await.unwrap().is_none());
+
+    // Pending items are stored whole and listed.
+    let pending = Metadata::pending(id, declared());
+    meta.put(&pending).await.unwrap();
+    assert_eq!(meta.get(&id).await.unwrap().unwrap(), pending);
+    assert!(meta.pending().await.unwrap().contains(&id));
+
+    // Idempotent: the same put twice gives the same item.
+    meta.put(&pending).await.unwrap();
+    assert_eq!(meta.get(&id).await.unwrap().unwrap(), pending);
+
+    // pending -> ready; no longer listed as pending.
+    let mut ready = pending.clone();
+    ready.status = Status::Ready;
+    ready.updated_at = "2030-01-01T00:00:00Z".into();
+    meta.put(&ready).await.unwrap();
+    assert_eq!(meta.get(&id).await.unwrap().unwrap(), ready);
+    assert!(!meta.pending().await.unwrap().contains(&id));
+
+    // Never back: a late pending write leaves the ready item as it is.
+    meta.put(&pending).await.unwrap();
+    assert_eq!(meta.get(&id).await.unwrap().unwrap(), ready);
+
+    // Failed is final too, and keeps its error code.
+    let other = ImageId::new();
+    let mut failed = Metadata::pending(other, declared());
+    meta.put(&failed).await.unwrap();
+    failed.status = Status::Failed;
+    failed.error = Some(ErrorInfo { code: "undecodable".into(), message: "truncated".into() });
+    meta.put(&failed).await.unwrap();
+    meta.put(&Metadata::pending(other, declared())).await.unwrap();
+    let got = meta.get(&other).await.unwrap().unwrap();
+    assert_eq!(got.status, Status::Failed);
+    assert_eq!(got.error.unwrap().code, "undecodable");
+
+    // pending() lists only pending ids, oldest first.
+    let a = ImageId::new();
+    let b = ImageId::new();
+    let mut first = Metadata::pending(a, declared());
+    first.created_at = "2001-01-01T00:00:00Z".into();
+    let mut second = Metadata::pending(b, declared());
+    second.created_at = "2001-01-01T00:00:01Z".into();
+    meta.put(&second).await.unwrap();
+    meta.put(&first).await.unwrap();
+    let listed = meta.pending().await.unwrap();
+    let pa = listed.iter().position(|x| *x == a).unwrap();
+    let pb = listed.iter().position(|x| *x == b).unwrap();
+    assert!(pa < pb, "oldest first");
+    assert!(!listed.contains(&id) && !listed.contains(&other));
+}
