@@ -79,23 +79,24 @@ impl From<TransformError> for ApiError {
     }
 }
 
+/// A storage failure: throttling and timeouts are 503 (retry), the rest 500.
+fn storage_failure(retryable: bool, e: impl Into<Source>) -> ApiError {
+    if retryable {
+        ApiError::unavailable(e)
+    } else {
+        ApiError::internal(e)
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        if e.is_retryable() {
-            ApiError::unavailable(e)
-        } else {
-            ApiError::internal(e)
-        }
+        storage_failure(e.is_retryable(), e)
     }
 }
 
 impl From<MetaError> for ApiError {
     fn from(e: MetaError) -> Self {
-        if e.is_retryable() {
-            ApiError::unavailable(e)
-        } else {
-            ApiError::internal(e)
-        }
+        storage_failure(e.is_retryable(), e)
     }
 }
 

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
 
+use crate::helpers::create_over_http;
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -58,15 +60,7 @@ async fn sigkill_with_queued_jobs_loses_nothing() {
     let mut ids = Vec::new();
     for i in 0..6 {
         let bytes = noisy_png(i + 1);
-        let created: serde_json::Value = http
-            .post(format!("{base}/uploads"))
-            .json(&serde_json::json!({"content_type": "image/png", "content_length": bytes.len()}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let created = create_over_http(&http, &base, "image/png", bytes.len()).await;
         let put = http
             .put(created["upload"]["url"].as_str().unwrap())
             .header("content-type", "image/png")

@@ -4,22 +4,14 @@ use image::GenericImageView;
 use imgpipe::keys::Key;
 use imgpipe::meta::Status;
 
-use crate::helpers::{photo, TestApp};
+use crate::helpers::{create_over_http, photo, TestApp};
 
 #[tokio::test]
 async fn upload_process_serve_and_render_on_demand_over_tcp() {
     let app = TestApp::spawn().await;
     let http = reqwest::Client::new();
     let bytes = photo(1200, 800);
-    let created: serde_json::Value = http
-        .post(format!("{}/uploads", app.base))
-        .json(&serde_json::json!({"content_type": "image/jpeg", "content_length": bytes.len(), "filename": "a.jpg"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = create_over_http(&http, &app.base, "image/jpeg", bytes.len()).await;
     let url = created["upload"]["url"].as_str().unwrap();
     let put = http.put(url).header("content-type", "image/jpeg").body(bytes.clone()).send().await.unwrap();
     assert_eq!(put.status(), 200);

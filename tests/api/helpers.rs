@@ -150,3 +150,15 @@ pub fn photo(w: u32, h: u32) -> Vec<u8> {
     DynamicImage::ImageRgb8(img).write_to(&mut out, ImageFormat::Jpeg).unwrap();
     out.into_inner()
 }
+
+/// `POST /uploads` over real HTTP; returns the JSON answer.
+pub async fn create_over_http(http: &reqwest::Client, base: &str, content_type: &str, len: usize) -> serde_json::Value {
+    http.post(format!("{base}/uploads"))
+        .json(&serde_json::json!({"content_type": content_type, "content_length": len}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
