@@ -9,15 +9,15 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use http_body_util::BodyExt;
+use futures_util::StreamExt;
 
 use crate::app::AppState;
 use crate::http::parse_id;
 use crate::http::problem::ApiError;
 use crate::keys::Key;
 use crate::meta::Status;
-use crate::store::etag_of;
 use crate::store::fs::UploadCheck;
+use crate::store::StoreError;
 
 fn forbidden(code: &str, detail: &str) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, code, detail)
@@ -66,19 +66,26 @@ pub async fn put_upload(
         return Err(ApiError::new(StatusCode::CONFLICT, "already_uploaded", "this id already has its upload"));
     }
 
-    let limited = http_body_util::Limited::new(body, len as usize);
-    let bytes = match limited.collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+    // Streamed into the raw store; the store refuses more or fewer bytes
+    // than were signed and keeps nothing in that case.
+    let chunks = body
+        .into_data_stream()
+        .map(|r| r.map_err(|e| std::io::Error::new(std::io::ErrorKind::UnexpectedEof, e)))
+        .boxed();
+    match state.raw.put_stream(&key, chunks, len, ct, "private, no-store").await {
+        Ok(()) => {}
+        Err(StoreError::Length { longer: true, .. }) => {
             return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "body is longer than signed"))
         }
-        Err(_) => return Err(ApiError::bad_request("bad_request", "the upload body was cut off")),
-    };
-    if bytes.len() as u64 != len {
-        return Err(ApiError::bad_request("upload_mismatch", "body is shorter than signed"));
+        Err(StoreError::Length { longer: false, .. }) => {
+            return Err(ApiError::bad_request("upload_mismatch", "body is shorter than signed"))
+        }
+        Err(StoreError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            return Err(ApiError::bad_request("upload_mismatch", "the upload body was cut off"))
+        }
+        Err(e) => return Err(e.into()),
     }
-    let etag = etag_of(&bytes);
-    state.raw.put(&key, bytes, ct, "private, no-store").await?;
+    let etag = state.raw.head(&key).await?.map(|i| i.etag).unwrap_or_default();
     if let Some(queue) = &state.jobs {
         queue.submit(id);
     }

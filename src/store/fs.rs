@@ -120,6 +120,57 @@ impl BlobStore for FsStore {
         .await
     }
 
+    /// Chunks go straight into a temporary file beside the target (MD5
+    /// computed on the way); the rename happens only once exactly `len`
+    /// bytes have arrived, so a cut-off or over-long body leaves nothing.
+    async fn put_stream(
+        &self,
+        key: &Key,
+        mut body: futures_util::stream::BoxStream<'static, Result<Bytes, std::io::Error>>,
+        len: u64,
+        content_type: &str,
+        cache_control: &str,
+    ) -> Result<(), StoreError> {
+        use futures_util::StreamExt;
+        use md5::{Digest, Md5};
+        use tokio::io::AsyncWriteExt;
+        let path = self.path_of(key);
+        let dir = path.parent().ok_or_else(|| StoreError::Corrupt("key has no parent".into()))?.to_path_buf();
+        tokio::fs::create_dir_all(&dir).await?;
+        let tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(&dir)?;
+        let (std_file, tmp_path) = tmp.into_parts();
+        let mut file = tokio::fs::File::from_std(std_file);
+        let mut md5 = Md5::new();
+        let mut written = 0u64;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk?;
+            written += chunk.len() as u64;
+            if written > len {
+                return Err(StoreError::Length { expected: len, longer: true });
+            }
+            md5.update(&chunk);
+            file.write_all(&chunk).await?;
+        }
+        if written < len {
+            return Err(StoreError::Length { expected: len, longer: false });
+        }
+        file.sync_data().await?;
+        drop(file);
+        let info = ObjectInfo {
+            content_type: content_type.to_string(),
+            cache_control: cache_control.to_string(),
+            etag: format!("\"{}\"", hex::encode(md5.finalize())),
+            len,
+        };
+        blocking(move || {
+            let sidecar = serde_json::to_vec(&info).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            write_atomic(&FsStore::sidecar(&path), &sidecar)?;
+            tmp_path.persist(&path).map_err(|e| e.error)?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn presign_put(
         &self,
         key: &Key,

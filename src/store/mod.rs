@@ -9,6 +9,8 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
 
 use crate::keys::Key;
 
@@ -20,6 +22,8 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
     #[error("stored object is damaged: {0}")]
     Corrupt(String),
+    #[error("body is {} than the expected {expected} bytes", if *longer { "longer" } else { "shorter" })]
+    Length { expected: u64, longer: bool },
 }
 
 impl StoreError {
@@ -74,6 +78,31 @@ pub trait BlobStore: Send + Sync {
         content_length: u64,
         ttl: Duration,
     ) -> Result<PresignedPut, StoreError>;
+    /// Store a body that arrives in chunks, exactly `len` bytes: more or
+    /// fewer is `StoreError::Length` and nothing is stored. The default
+    /// collects the chunks (bounded by `len`) and calls `put`; a store that
+    /// can write as the bytes arrive overrides it.
+    async fn put_stream(
+        &self,
+        key: &Key,
+        mut body: BoxStream<'static, Result<Bytes, std::io::Error>>,
+        len: u64,
+        content_type: &str,
+        cache_control: &str,
+    ) -> Result<(), StoreError> {
+        let mut buf = bytes::BytesMut::new();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk?;
+            if buf.len() as u64 + chunk.len() as u64 > len {
+                return Err(StoreError::Length { expected: len, longer: true });
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        if (buf.len() as u64) < len {
+            return Err(StoreError::Length { expected: len, longer: false });
+        }
+        self.put(key, buf.freeze(), content_type, cache_control).await
+    }
     /// Whether the store answers at all (for `/health`).
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -41,6 +41,17 @@ impl BlobStore for Counting {
         *self.puts.lock().unwrap().entry(key.to_string()).or_default() += 1;
         self.inner.put(key, body, ct, cc).await
     }
+    async fn put_stream(
+        &self,
+        key: &Key,
+        body: futures_util::stream::BoxStream<'static, Result<Bytes, std::io::Error>>,
+        len: u64,
+        ct: &str,
+        cc: &str,
+    ) -> Result<(), StoreError> {
+        *self.puts.lock().unwrap().entry(key.to_string()).or_default() += 1;
+        self.inner.put_stream(key, body, len, ct, cc).await
+    }
     async fn presign_put(&self, key: &Key, ct: &str, len: u64, ttl: Duration) -> Result<PresignedPut, StoreError> {
         self.inner.presign_put(key, ct, len, ttl).await
     }

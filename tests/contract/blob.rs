@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::StreamExt;
 use imgpipe::keys::{ImageId, Key};
-use imgpipe::store::{etag_of, BlobStore, IMMUTABLE};
+use imgpipe::store::{etag_of, BlobStore, StoreError, IMMUTABLE};
 
 pub async fn contract(store: &dyn BlobStore) {
     store.ping().await.unwrap();
@@ -41,6 +42,21 @@ pub async fn contract(store: &dyn BlobStore) {
     let empty = store.get(&standard).await.unwrap().unwrap();
     assert!(empty.body.is_empty());
     assert_eq!(empty.info.etag, etag_of(b""));
+
+    // Streamed puts store exactly `len` bytes, or nothing at all.
+    let streamed = Key::raw(&ImageId::new());
+    let chunks = |parts: Vec<&'static [u8]>| {
+        futures_util::stream::iter(parts.into_iter().map(|p| Ok(Bytes::from_static(p)))).boxed()
+    };
+    let err = store.put_stream(&streamed, chunks(vec![b"abc", b"def"]), 5, "image/png", "private").await.unwrap_err();
+    assert!(matches!(err, StoreError::Length { longer: true, .. }), "{err}");
+    let err = store.put_stream(&streamed, chunks(vec![b"abc"]), 5, "image/png", "private").await.unwrap_err();
+    assert!(matches!(err, StoreError::Length { longer: false, .. }), "{err}");
+    assert!(store.get(&streamed).await.unwrap().is_none(), "a refused stream stores nothing");
+    store.put_stream(&streamed, chunks(vec![b"ab", b"", b"cde"]), 5, "image/png", "private").await.unwrap();
+    let obj = store.get(&streamed).await.unwrap().unwrap();
+    assert_eq!(obj.body, Bytes::from_static(b"abcde"));
+    assert_eq!((obj.info.etag, obj.info.content_type.as_str()), (etag_of(b"abcde"), "image/png"));
 
     // Other ids are untouched.
     assert!(store.get(&Key::raw(&ImageId::new())).await.unwrap().is_none());
