@@ -23,4 +23,23 @@ else
 fi
 
 echo "== build and run the Rust tests"
-cargo test --locked --no-fail-fast
+LOG=$(mktemp)
+trap 'rm -f "$LOG"' EXIT
+set +e
+cargo test --locked --no-fail-fast 2>&1 | tee "$LOG"
+RUST_STATUS=${PIPESTATUS[0]}
+set -e
+# Sum the "test result:" lines of every test binary.
+read -r PASSED FAILED < <(awk '/^test result:/ {
+  for (i = 2; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) }
+} END { print p + 0, f + 0 }' "$LOG")
+if [ "$RUST_STATUS" -ne 0 ]; then
+  echo "rust: $PASSED passed, $FAILED failed"
+  exit "$RUST_STATUS"
+fi
+
+echo "== API conformance (schemathesis against imgpipe serve)"
+cargo build --locked --bin imgpipe
+bash scripts/schemathesis.sh "$ROOT/target/debug/imgpipe"
+
+echo "rust: $PASSED passed, $FAILED failed"

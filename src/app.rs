@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
-use axum::routing::{get, post, put};
+use axum::routing::{get, post, put, MethodRouter};
 use axum::Router;
 use tokio::sync::Semaphore;
 
@@ -77,8 +77,8 @@ impl AppState {
     }
 }
 
-async fn not_found() -> ApiError {
-    ApiError::not_found("not_found", "no such route")
+async fn no_route() -> ApiError {
+    ApiError::not_found("no_route", "no such route")
 }
 
 async fn method_not_allowed() -> ApiError {
@@ -90,18 +90,45 @@ async fn security_headers(mut res: Response) -> Response {
     res
 }
 
-/// The paths this router answers, in OpenAPI spelling.
-pub const ROUTES: [&str; 6] =
-    ["/uploads", "/_upload/{id}", "/img/{id}/{variant}", "/img/{id}/{format}/{opts}", "/meta/{id}", "/health"];
+/// The API contract, served as written.
+pub const OPENAPI: &str = include_str!("../openapi.yaml");
+
+async fn openapi() -> Response {
+    let mut res = Response::new(axum::body::Body::from(OPENAPI));
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/yaml"));
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    res
+}
+
+/// Every route: its axum path and the OpenAPI paths it serves. The router
+/// is built from this table and a test holds `openapi.yaml` to it.
+pub const ROUTES: &[(&str, &[&str])] = &[
+    ("/uploads", &["/uploads"]),
+    ("/_upload/{id}", &["/_upload/{id}"]),
+    // One handler parses both image path forms (and the query form).
+    ("/img/{*rest}", &["/img/{id}/{variant}", "/img/{id}/{format}/{opts}"]),
+    ("/meta/{id}", &["/meta/{id}"]),
+    ("/health", &["/health"]),
+    ("/openapi.yaml", &["/openapi.yaml"]),
+];
+
+fn endpoint(path: &str) -> MethodRouter<AppState> {
+    match path {
+        "/uploads" => post(http::uploads::create_upload),
+        "/_upload/{id}" => put(http::upload::put_upload),
+        "/img/{*rest}" => get(http::images::get_image),
+        "/meta/{id}" => get(http::meta::get_meta),
+        "/health" => get(http::health::health),
+        "/openapi.yaml" => get(openapi),
+        other => unreachable!("ROUTES names {other} but no handler serves it"),
+    }
+}
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/uploads", post(http::uploads::create_upload))
-        .route("/_upload/{id}", put(http::upload::put_upload))
-        .route("/img/{*rest}", get(http::images::get_image))
-        .route("/meta/{id}", get(http::meta::get_meta))
-        .route("/health", get(http::health::health))
-        .fallback(not_found)
+    ROUTES
+        .iter()
+        .fold(Router::new(), |r, (path, _)| r.route(path, endpoint(path)))
+        .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)

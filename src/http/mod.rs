@@ -11,7 +11,12 @@ pub mod uploads;
 use crate::keys::ImageId;
 use problem::ApiError;
 
-/// Parse an id from a path segment (already percent-decoded by axum).
-pub(crate) fn parse_id(raw: &str) -> Result<ImageId, ApiError> {
-    ImageId::parse(raw).map_err(|_| ApiError::bad_request("bad_id", "not a valid image id"))
+/// Parse an id from a path segment (already percent-decoded by axum); a
+/// segment axum could not decode is a bad id too.
+pub(crate) fn parse_id(
+    raw: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<ImageId, ApiError> {
+    raw.ok()
+        .and_then(|axum::extract::Path(s)| ImageId::parse(&s).ok())
+        .ok_or_else(|| ApiError::bad_request("bad_id", "not a valid image id"))
 }

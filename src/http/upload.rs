@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use axum::body::Body;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -25,13 +26,14 @@ fn forbidden(code: &str, detail: &str) -> ApiError {
 
 pub async fn put_upload(
     State(state): State<AppState>,
-    Path(raw_id): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
+    raw_id: Result<Path<String>, PathRejection>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let signer = state.uploads.clone().ok_or_else(|| ApiError::not_found("not_found", "no local upload target"))?;
-    let id = parse_id(&raw_id)?;
+    let id = parse_id(raw_id)?;
+    let Query(q) = query.map_err(|_| forbidden("bad_signature", "the upload URL is malformed"))?;
     let key = Key::raw(&id);
     let missing = || forbidden("bad_signature", "the upload URL is incomplete");
     let ct = q.get("ct").ok_or_else(missing)?;

@@ -61,6 +61,13 @@ pub async fn create_upload(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     check_token(&state, &headers)?;
     let Json(req) = body.map_err(|e| ApiError::bad_request("bad_request", e.body_text()))?;
+    // Malformed requests (400) are answered before limits (413/415).
+    if req.filename.as_ref().is_some_and(|f| f.chars().count() > 1024) {
+        return Err(ApiError::bad_request("bad_request", "filename is longer than 1024 characters"));
+    }
+    if req.content_length == 0 {
+        return Err(ApiError::bad_request("bad_request", "content_length must be at least 1"));
+    }
     let content_type = req.content_type.trim().to_ascii_lowercase();
     if !ACCEPTED_TYPES.contains(&content_type.as_str()) {
         return Err(ApiError::new(
@@ -69,9 +76,6 @@ pub async fn create_upload(
             format!("content_type must be one of {}", ACCEPTED_TYPES.join(", ")),
         ));
     }
-    if req.content_length == 0 {
-        return Err(ApiError::bad_request("bad_request", "content_length must be at least 1"));
-    }
     let max = state.engine.limits.max_upload_bytes;
     if req.content_length > max {
         return Err(ApiError::new(
@@ -79,9 +83,6 @@ pub async fn create_upload(
             "too_large",
             format!("content_length is over the {max} byte limit"),
         ));
-    }
-    if req.filename.as_ref().is_some_and(|f| f.len() > 1024) {
-        return Err(ApiError::bad_request("bad_request", "filename is too long"));
     }
     let id = ImageId::new();
     let declared = Declared { content_type: content_type.clone(), content_length: req.content_length };

@@ -5,4 +5,5 @@ mod crash;
 mod flow;
 mod helpers;
 mod images;
+mod spec;
 mod uploads;

@@ -1,0 +1,64 @@
+//! `openapi.yaml` and the router describe the same routes, and the spec is
+//! served as written.
+
+use axum::body::Body;
+use axum::http::Request;
+use imgpipe::app::{OPENAPI, ROUTES};
+use imgpipe::keys::ImageId;
+
+use crate::helpers::{body_bytes, json, TestApp};
+
+/// The keys under `paths:` (two-space indented, starting with `/`).
+fn spec_paths() -> Vec<String> {
+    let mut in_paths = false;
+    let mut paths = Vec::new();
+    for line in OPENAPI.lines() {
+        if !line.starts_with(' ') && !line.is_empty() {
+            in_paths = line == "paths:";
+            continue;
+        }
+        if in_paths && line.starts_with("  /") && line.trim_end().ends_with(':') {
+            paths.push(line.trim().trim_end_matches(':').to_string());
+        }
+    }
+    paths.sort();
+    paths
+}
+
+#[test]
+fn router_routes_and_spec_paths_are_the_same_set() {
+    let mut routed: Vec<String> = ROUTES.iter().flat_map(|(_, spec)| spec.iter().map(|s| s.to_string())).collect();
+    routed.sort();
+    assert_eq!(routed, spec_paths());
+}
+
+#[tokio::test]
+async fn every_spec_path_reaches_a_handler() {
+    let app = TestApp::spawn().await;
+    let id = ImageId::new().to_string();
+    for path in spec_paths() {
+        let concrete = path
+            .replace("{id}", &id)
+            .replace("{variant}", "webp")
+            .replace("{format}", "webp")
+            .replace("{opts}", "w=10");
+        let req = match path.as_str() {
+            "/uploads" => Request::post(&concrete).header("content-type", "application/json").body(Body::from("{}")),
+            "/_upload/{id}" => Request::put(&concrete).body(Body::empty()),
+            _ => Request::get(&concrete).body(Body::empty()),
+        };
+        let res = app.call(req.unwrap()).await;
+        let status = res.status();
+        if status.is_client_error() {
+            let code = json(res).await["code"].as_str().unwrap().to_string();
+            assert!(code != "no_route" && code != "method_not_allowed", "{path}: {code}");
+        } else {
+            assert!(status.is_success(), "{path}: {status}");
+        }
+    }
+    let res = app.get("/openapi.yaml").await;
+    assert_eq!(res.headers()["content-type"], "application/yaml");
+    assert_eq!(body_bytes(res).await, OPENAPI.as_bytes());
+    let res = app.get("/nowhere").await;
+    assert_eq!(json(res).await["code"], "no_route");
+}
