@@ -3,6 +3,8 @@
 
 /// `AppState` and the one router for `serve` and Lambda.
 pub mod app;
+/// `imgpipe bench`: the recipe timed step by step, in the peers' format.
+pub mod bench;
 /// Typed configuration from `IMGPIPE_*` and flags, checked once.
 pub mod config;
 /// Sniff, limits, decode, orient, resize, encode: sync, no I/O.

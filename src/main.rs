@@ -21,6 +21,21 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Time the five-variant recipe step by step; one JSON line per image.
+    Bench {
+        /// Image files.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// Timed repetitions per image (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+        /// Untimed repetitions first.
+        #[arg(long, default_value_t = 1)]
+        warmup: usize,
+        /// Write outputs and pre-encode pixels here (for SSIM).
+        #[arg(long)]
+        dump: Option<PathBuf>,
+    },
     /// Run the HTTP service locally: a folder for images, SQLite for metadata.
     Serve {
         /// Address to listen on.
@@ -79,6 +94,15 @@ fn run() -> anyhow::Result<ExitCode> {
     let config = Config::from_env().context("configuration")?;
     init_logging(config.log_format);
     match cli.command {
+        Command::Bench { images, reps, warmup, dump } => {
+            let engine = Engine::new(config.limits);
+            for image in &images {
+                let line = imgpipe::bench::bench_file(&engine, image, reps, warmup, dump.as_deref())
+                    .with_context(|| format!("benchmarking {}", image.display()))?;
+                println!("{}", serde_json::to_string(&line)?);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve { addr, data_dir } => {
             let mut config = config;
             let data_dir = match (data_dir, &config.backend) {

@@ -271,9 +271,29 @@ impl Engine {
         Ok(out.remove(0))
     }
 
-    /// Render several specs, sharing each resized size between them. The
-    /// thumbnail-sized plans resize from the largest already-resized copy
-    /// when that is smaller than the source: cheaper, same result class.
+    /// Resize `pixels` to what `plan` asks for (a copy even when the size is
+    /// unchanged). One step of `render_many`, exposed for benchmarks.
+    pub fn resize(&self, pixels: &Pixels, plan: Plan) -> Result<Pixels, EngineError> {
+        let target = target_size(pixels.dimensions(), plan);
+        guard(|| {
+            if target.is_identity(pixels.dimensions()) {
+                Ok(pixels.clone())
+            } else {
+                resize::resize(pixels, &target)
+            }
+        })
+    }
+
+    /// Encode `pixels` as they are. One step of `render_many`, exposed for
+    /// benchmarks.
+    pub fn encode(&self, pixels: &Pixels, format: OutputFormat, quality: u8) -> Result<Vec<u8>, EngineError> {
+        guard(|| encode::encode(pixels, format, quality))
+    }
+
+    /// Render several specs, sharing each resized size between them. A
+    /// smaller plan resizes from the smallest copy already made that is at
+    /// least twice its size, rather than from the full source: one less pass
+    /// over a large image.
     pub fn render_many(&self, src: &Decoded, specs: &[RenderSpec]) -> Result<Vec<Rendered>, EngineError> {
         guard(|| {
             let src_dims = src.pixels.dimensions();

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Benchmark imgpipe against sharp and the original Pillow pipeline in one
+# run, interleaved image by image, on one core (taskset -c 0), and write
+# BENCHMARKS.md. Installs its own peers (pip venv, npm) on first use.
+#   scripts/bench.sh                 (REPS=5 by default; IMGPIPE_CORPUS to point elsewhere)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+CORPUS=${IMGPIPE_CORPUS:-$ROOT/../shared/corpus}
+REPS=${REPS:-5}
+IMAGES=(photo-12mp-4032x3024.jpg photo-2725x2225.jpg photo-9mp-4608x1976.jpg exif-orientation-6.jpg)
+OUT=$ROOT/target/bench
+VENV=$ROOT/target/venv-bench
+
+for img in "${IMAGES[@]}"; do
+  [ -f "$CORPUS/$img" ] || { echo "missing $CORPUS/$img (set IMGPIPE_CORPUS)"; exit 1; }
+done
+
+echo "== installing what the benchmark needs"
+missing=()
+command -v taskset >/dev/null || missing+=(util-linux)
+[ -x /usr/bin/time ] || missing+=(time)
+command -v node >/dev/null || missing+=(nodejs npm)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+fi
+"$VENV/bin/pip" install --quiet --disable-pip-version-check pillow==12.0.0 numpy scikit-image
+(cd bench/peers && npm install --no-audit --no-fund --silent)
+cargo build --release --locked --bin imgpipe
+
+rm -rf "$OUT" && mkdir -p "$OUT"
+run() { # name, then the command; records JSON lines and /usr/bin/time figures
+  local name=$1; shift
+  /usr/bin/time -f '{"wall_s": %e, "user_s": %U, "sys_s": %S, "max_rss_kb": %M}' -o "$OUT/$name.time.tmp" \
+    taskset -c 0 "$@" >>"$OUT/$name.jsonl"
+  local img=${@: -1}
+  python3 -c 'import json,sys; t=json.load(open(sys.argv[1])); t["image"]=sys.argv[2].rsplit("/",1)[-1]; print(json.dumps(t))' \
+    "$OUT/$name.time.tmp" "$img" >>"$OUT/$name.time.jsonl"
+  rm -f "$OUT/$name.time.tmp"
+}
+
+echo "== five-variant set, single core, $REPS reps each, interleaved"
+for img in "${IMAGES[@]}"; do
+  echo "-- $img"
+  run pillow "$VENV/bin/python" bench/peers/pillow_peer.py --reps "$REPS" --warmup 1 --dump "$OUT/dump-pillow" "$CORPUS/$img"
+  run sharp node bench/peers/sharp_peer.mjs --reps "$REPS" --warmup 1 --concurrency 1 --dump "$OUT/dump-sharp" "$CORPUS/$img"
+  run imgpipe target/release/imgpipe bench --reps "$REPS" --warmup 1 --dump "$OUT/dump-imgpipe" "$CORPUS/$img"
+done
+
+echo "== SSIM against the pre-encode pixels"
+for peer in pillow sharp imgpipe; do
+  "$VENV/bin/python" bench/ssim.py "$OUT/dump-$peer" >"$OUT/$peer.ssim.jsonl"
+done
+
+echo "== throughput: imgpipe process, 1 thread vs 2 threads"
+mkdir -p "$OUT/set"
+for i in 1 2; do for img in "${IMAGES[@]}"; do cp "$CORPUS/$img" "$OUT/set/$i-$img"; done; done
+for jobs in 1 2; do
+  start=$(date +%s.%N)
+  target/release/imgpipe process --jobs "$jobs" --out "$OUT/process-$jobs" "$OUT/set" >/dev/null
+  end=$(date +%s.%N)
+  echo "{\"jobs\": $jobs, \"images\": $(ls "$OUT/set" | wc -l), \"wall_s\": $(python3 -c "print(round($end - $start, 3))")}" >>"$OUT/throughput.jsonl"
+done
+
+"$VENV/bin/python" bench/report.py "$OUT" "bash scripts/bench.sh (REPS=$REPS)" >BENCHMARKS.md
+echo "== wrote BENCHMARKS.md"
