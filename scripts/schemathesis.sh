@@ -10,17 +10,11 @@ BIN=${1:-$ROOT/target/debug/imgpipe}
 VERSION=4.32.5
 VENV="$ROOT/target/venv-schemathesis"
 
-if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$VERSION"; then
-  echo "installing schemathesis $VERSION into $VENV"
-  if ! python3 -m venv "$VENV" 2>/dev/null; then
-    apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
-    python3 -m venv "$VENV"
-  fi
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$VERSION"
-fi
+. scripts/lib.sh
+venv "$VENV" "bin/schemathesis --version | grep -q $VERSION" "schemathesis==$VERSION"
 
 DATA=$(mktemp -d)
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 BASE="http://127.0.0.1:$PORT"
 "$BIN" serve --addr "127.0.0.1:$PORT" --data-dir "$DATA" >"$DATA/serve.log" 2>&1 &
 SERVER=$!

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command. On a fresh machine it installs what the tests need,
-# starts what they talk to, runs every test, and stops what it started.
+# starts what they talk to (moto, s3s-fs), runs every test, builds the Lambda
+# package, and stops what it started.
 # Usage: scripts/test.sh            (from anywhere inside the repository)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,8 @@ else
 fi
 
 command -v cargo >/dev/null || { echo "cargo is required (rustup.rs)"; exit 1; }
+. scripts/lib.sh
+. scripts/emulators.sh
 
 echo "== format"
 if cargo fmt --version >/dev/null 2>&1; then
@@ -22,9 +25,12 @@ else
   echo "rustfmt not installed; skipping the format check"
 fi
 
-echo "== build and run the Rust tests"
+echo "== AWS emulators"
 LOG=$(mktemp)
-trap 'rm -f "$LOG"' EXIT
+trap 'stop_emulators; rm -f "$LOG"' EXIT
+start_emulators
+
+echo "== build and run the Rust tests"
 set +e
 cargo test --locked --no-fail-fast 2>&1 | tee "$LOG"
 RUST_STATUS=${PIPESTATUS[0]}
@@ -38,8 +44,16 @@ if [ "$RUST_STATUS" -ne 0 ]; then
   exit "$RUST_STATUS"
 fi
 
+stop_emulators
+
+# `cargo test` built the binary the integration tests ran.
 echo "== API conformance (schemathesis against imgpipe serve)"
-cargo build --locked --bin imgpipe
 bash scripts/schemathesis.sh "$ROOT/target/debug/imgpipe"
+
+echo "== infra/ (offline)"
+bash scripts/check-infra.sh
+
+echo "== Lambda package"
+bash scripts/build-lambda.sh
 
 echo "rust: $PASSED passed, $FAILED failed"

@@ -18,6 +18,11 @@ use crate::queue::JobQueue;
 use crate::store::fs::UploadSigner;
 use crate::store::BlobStore;
 
+/// Response extension: the body is the stored object at this key (the
+/// Lambda adapter redirects there when the body is too large to send).
+#[derive(Debug, Clone)]
+pub struct StoredAt(pub crate::keys::Key);
+
 #[derive(Clone)]
 pub struct AppState {
     pub raw: Arc<dyn BlobStore>,

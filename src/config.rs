@@ -13,7 +13,17 @@ pub enum ConfigError {
     Invalid { name: &'static str, what: &'static str, value: String },
     #[error("{0} is required with IMGPIPE_BACKEND=aws")]
     Missing(&'static str),
+    #[error(
+        "IMGPIPE_HANDLER is set, but this is not a Lambda runtime (AWS_LAMBDA_RUNTIME_API is unset); \
+         outside Lambda run `imgpipe worker` or `imgpipe serve --backend aws`"
+    )]
+    NotLambda,
 }
+
+/// Variables only the local backend or `serve`'s flags read: everything
+/// else named `IMGPIPE_*` is read in AWS mode too, and `infra/` sets it on
+/// the Lambda functions (checked by `scripts/check_infra.py`).
+pub const LOCAL_ONLY_VARIABLES: &[&str] = &["IMGPIPE_DATA_DIR", "IMGPIPE_UPLOAD_SECRET", "IMGPIPE_ADDR"];
 
 /// Where blobs and metadata live.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +33,15 @@ pub enum Backend {
     /// S3 buckets and a DynamoDB table; endpoints from the AWS SDK's own
     /// configuration (`AWS_ENDPOINT_URL`, region, credentials).
     Aws { raw_bucket: String, processed_bucket: String, table: String, queue_url: Option<String> },
+}
+
+/// Which Lambda entry point this process is (`IMGPIPE_HANDLER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handler {
+    /// The Function URL: the HTTP router through `lambda_http`.
+    Http,
+    /// S3 ObjectCreated notifications, through SQS or direct.
+    Events,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +66,11 @@ pub struct Config {
     /// How long a presigned PUT stays valid.
     pub upload_ttl: Duration,
     pub log_format: LogFormat,
+    /// Set on Lambda: which entry point to run.
+    pub handler: Option<Handler>,
+    /// Path-style S3 URLs (`endpoint/bucket/key`), for endpoints without
+    /// per-bucket host names (MinIO, some emulators).
+    pub s3_path_style: bool,
 }
 
 impl Config {
@@ -106,6 +130,35 @@ impl Config {
             }
         };
         let upload_ttl = Duration::from_secs(number(&get, "IMGPIPE_UPLOAD_TTL_SECS", 900)?);
+        let handler = match get("IMGPIPE_HANDLER").as_deref() {
+            None => None,
+            Some("http") => Some(Handler::Http),
+            Some("events") => Some(Handler::Events),
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "IMGPIPE_HANDLER",
+                    what: "http or events",
+                    value: other.to_string(),
+                })
+            }
+        };
+        if handler.is_some() {
+            if get("AWS_LAMBDA_RUNTIME_API").is_none() {
+                return Err(ConfigError::NotLambda);
+            }
+            if !matches!(backend, Backend::Aws { .. }) {
+                return Err(ConfigError::Invalid {
+                    name: "IMGPIPE_BACKEND",
+                    what: "aws when IMGPIPE_HANDLER is set",
+                    value: get("IMGPIPE_BACKEND").unwrap_or_else(|| "local".into()),
+                });
+            }
+        }
+        let s3_path_style = match get("IMGPIPE_S3_PATH_STYLE").as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("false" | "0" | "no") => false,
+            Some("true" | "1" | "yes") => true,
+            Some(_) => return Err(invalid("IMGPIPE_S3_PATH_STYLE", "true or false", &get)),
+        };
         Ok(Config {
             backend,
             limits,
@@ -117,6 +170,8 @@ impl Config {
             upload_secret: get("IMGPIPE_UPLOAD_SECRET").map(String::into_bytes),
             upload_ttl,
             log_format,
+            handler,
+            s3_path_style,
         })
     }
 }
@@ -164,6 +219,26 @@ mod tests {
         assert!(config(&[("IMGPIPE_BACKEND", "gcs")]).is_err());
         let e = config(&[("IMGPIPE_BACKEND", "aws")]).unwrap_err().to_string();
         assert!(e.contains("IMGPIPE_RAW_BUCKET"), "{e}");
+    }
+
+    #[test]
+    fn lambda_handlers_need_the_runtime_and_aws() {
+        let aws = [
+            ("IMGPIPE_BACKEND", "aws"),
+            ("IMGPIPE_RAW_BUCKET", "raw"),
+            ("IMGPIPE_PROCESSED_BUCKET", "out"),
+            ("IMGPIPE_TABLE", "t"),
+            ("IMGPIPE_HANDLER", "events"),
+        ];
+        assert!(matches!(config(&aws), Err(ConfigError::NotLambda)));
+        let mut on_lambda = aws.to_vec();
+        on_lambda.push(("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"));
+        assert_eq!(config(&on_lambda).unwrap().handler, Some(Handler::Events));
+        let local = [("IMGPIPE_HANDLER", "http"), ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")];
+        assert!(config(&local).unwrap_err().to_string().contains("IMGPIPE_BACKEND"));
+        assert!(config(&[("IMGPIPE_HANDLER", "cron")]).is_err());
+        assert!(config(&[("IMGPIPE_S3_PATH_STYLE", "TRUE")]).unwrap().s3_path_style);
+        assert!(config(&[("IMGPIPE_S3_PATH_STYLE", "maybe")]).is_err());
     }
 
     #[test]

@@ -101,6 +101,12 @@ impl Key {
         &self.0
     }
 
+    /// An on-demand render (`img/<id>/<format>/<opts>`), as opposed to an
+    /// upload or a standard variant: the only objects that may expire.
+    pub fn is_render(&self) -> bool {
+        self.0.starts_with("img/") && self.0.matches('/').count() == 3
+    }
+
     /// Re-check a key read back from storage (a folder listing, an S3
     /// event): only shapes this module writes are accepted.
     pub fn parse_stored(s: &str) -> Option<Self> {

@@ -3,19 +3,25 @@
 
 /// `AppState` and the one router for `serve` and Lambda.
 pub mod app;
+/// AWS clients and the S3 + DynamoDB state.
+pub mod aws;
 /// `imgpipe bench`: the recipe timed step by step, in the peers' format.
 pub mod bench;
 /// Typed configuration from `IMGPIPE_*` and flags, checked once.
 pub mod config;
 /// Sniff, limits, decode, orient, resize, encode: sync, no I/O.
 pub mod engine;
+/// S3 notifications → ingest (Lambda `events` and `imgpipe worker`).
+pub mod events;
 /// HTTP handlers, one file per resource, and `ApiError`.
 pub mod http;
 /// Raw upload -> decode once -> variants -> store -> metadata (last).
 pub mod ingest;
 /// Image ids (ULID) and storage keys: the only key speller.
 pub mod keys;
-/// Metadata items behind `MetaStore`: SQLite locally.
+/// The Lambda `http` and `events` handlers.
+pub mod lambda;
+/// Metadata items behind `MetaStore`: SQLite locally, DynamoDB in AWS.
 pub mod meta;
 /// `imgpipe process`: the engine over files on disk.
 pub mod process;
@@ -23,7 +29,9 @@ pub mod process;
 pub mod queue;
 /// `imgpipe serve` wiring: local stores, queue, graceful shutdown.
 pub mod serve;
-/// Blobs behind `BlobStore`: a folder locally.
+/// Blobs behind `BlobStore`: a folder locally, S3 in AWS.
 pub mod store;
 /// Parse and canonicalize `/img/<id>/<variant>[/<opts>]` and its query form.
 pub mod transform;
+/// `imgpipe worker`: the events handler on an SQS long poll.
+pub mod worker;

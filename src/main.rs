@@ -1,5 +1,7 @@
-//! The `imgpipe` binary: read `Config`, pick a mode. `process` runs the
-//! engine over files; `serve` runs the HTTP router on a port.
+//! The `imgpipe` binary: read `Config`, pick a mode. On Lambda
+//! (`IMGPIPE_HANDLER=http|events`) it runs that handler and takes no
+//! arguments; otherwise `process` runs the engine over files, `serve` the
+//! HTTP router on a port, `worker` the events handler on an SQS queue.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,7 +38,8 @@ enum Command {
         #[arg(long)]
         dump: Option<PathBuf>,
     },
-    /// Run the HTTP service locally: a folder for images, SQLite for metadata.
+    /// Run the HTTP service: locally on a folder + SQLite (default), or on
+    /// S3 + DynamoDB with --backend aws.
     Serve {
         /// Address to listen on.
         #[arg(long, env = "IMGPIPE_ADDR", default_value = "127.0.0.1:8080")]
@@ -44,6 +47,16 @@ enum Command {
         /// Folder for uploads, variants and metadata (default: IMGPIPE_DATA_DIR or ./data).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// local or aws (default: IMGPIPE_BACKEND or local).
+        #[arg(long, value_parser = ["local", "aws"])]
+        backend: Option<String>,
+    },
+    /// Process uploads from the SQS queue of S3 notifications (the Lambda
+    /// events handler, outside Lambda).
+    Worker {
+        /// The queue's URL (default: IMGPIPE_QUEUE_URL).
+        #[arg(long)]
+        queue_url: Option<String>,
     },
     /// Make the standard variants of image files: OUT/<stem>/<variant>.<ext>.
     Process {
@@ -89,9 +102,29 @@ fn main() -> ExitCode {
     }
 }
 
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new().context("starting the runtime")
+}
+
 fn run() -> anyhow::Result<ExitCode> {
-    let cli = Cli::parse();
     let config = Config::from_env().context("configuration")?;
+    if config.handler.is_some() {
+        init_logging(LogFormat::Json);
+        runtime()?.block_on(imgpipe::lambda::run(config)).map_err(|e| anyhow::anyhow!(e))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let cli = Cli::parse();
+    let config = match &cli.command {
+        Command::Serve { backend: Some(backend), .. } => {
+            Config::from_lookup(|k| if k == "IMGPIPE_BACKEND" { Some(backend.clone()) } else { env(k) })
+                .context("configuration")?
+        }
+        _ => config,
+    };
     init_logging(config.log_format);
     match cli.command {
         Command::Bench { images, reps, warmup, dump } => {
@@ -103,20 +136,34 @@ fn run() -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { addr, data_dir } => {
+        Command::Serve { addr, data_dir, backend: _ } => {
             let mut config = config;
-            let data_dir = match (data_dir, &config.backend) {
-                (Some(d), _) => d,
-                (None, Backend::Local { data_dir }) => data_dir.clone(),
-                (None, Backend::Aws { .. }) => {
-                    anyhow::bail!("IMGPIPE_BACKEND=aws is not available in this build of serve")
-                }
-            };
             if config.public_base_url.is_empty() {
                 config.public_base_url = format!("http://{addr}");
             }
-            let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
-            runtime.block_on(imgpipe::serve::run(config, addr, &data_dir))?;
+            match (&config.backend, data_dir) {
+                (Backend::Aws { .. }, Some(_)) => anyhow::bail!("--data-dir is for the local backend"),
+                (Backend::Aws { .. }, None) => runtime()?.block_on(imgpipe::serve::run_aws(config, addr))?,
+                (Backend::Local { data_dir: default }, given) => {
+                    let data_dir = given.unwrap_or_else(|| default.clone());
+                    runtime()?.block_on(imgpipe::serve::run(config, addr, &data_dir))?
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Worker { queue_url } => {
+            let names = imgpipe::aws::names(&config).context("imgpipe worker needs IMGPIPE_BACKEND=aws")?;
+            let queue_url = queue_url
+                .or_else(|| names.queue_url.map(String::from))
+                .context("a queue URL is required: --queue-url or IMGPIPE_QUEUE_URL")?;
+            let raw_bucket = names.raw_bucket.to_string();
+            runtime()?.block_on(async {
+                let clients = imgpipe::aws::Clients::from_env(&config).await;
+                let state = imgpipe::aws::state(config, &clients)?;
+                tracing::info!(%queue_url, "imgpipe worker polling");
+                imgpipe::worker::run(state, &clients, &queue_url, &raw_bucket, imgpipe::serve::shutdown_signal()).await?;
+                anyhow::Ok(())
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Process { inputs, out, variants, json, jobs } => {

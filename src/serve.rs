@@ -27,6 +27,8 @@ pub enum ServeError {
     Meta(#[from] crate::meta::MetaError),
     #[error("listening on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Config(crate::config::ConfigError),
     #[error("server: {0}")]
     Server(std::io::Error),
 }
@@ -46,7 +48,8 @@ pub fn local_state(config: Config, data_dir: &Path) -> Result<(AppState, mpsc::R
     Ok((state, rx))
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -63,6 +66,17 @@ async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutting down: no new requests; finishing running jobs");
+}
+
+/// `serve --backend aws`: the router on a port against S3 and DynamoDB
+/// (AWS, MinIO, R2 or an emulator through `AWS_ENDPOINT_URL`). Processing
+/// is the events handler's (Lambda or `imgpipe worker`).
+pub async fn run_aws(config: Config, addr: SocketAddr) -> Result<(), ServeError> {
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
+    let clients = crate::aws::Clients::from_env(&config).await;
+    let state = crate::aws::state(config, &clients).map_err(ServeError::Config)?;
+    tracing::info!(%addr, "imgpipe serving on AWS storage");
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(ServeError::Server)
 }
 
 /// Serve until SIGTERM/Ctrl-C, then let running jobs finish (30 s at most).

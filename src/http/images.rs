@@ -149,6 +149,8 @@ fn serve(obj: Object, req: &HeaderMap, canonical: &Canonical, timing: Option<Tim
     if canonical.negotiated {
         h.insert(header::VARY, HeaderValue::from_static("Accept"));
     }
+    res.extensions_mut().insert(crate::app::StoredAt(canonical.key()));
+    let h = res.headers_mut();
     if let Some(t) = timing {
         let value = format!(
             "decode;dur={}, resize;dur={}, encode;dur={}, store;dur={}",

@@ -2,6 +2,7 @@
 //! SQLite locally (`SqliteMeta`), DynamoDB in AWS. `put` is an idempotent
 //! upsert that never moves an item from `ready`/`failed` back to `pending`.
 
+pub mod dynamo;
 pub mod sqlite;
 
 use std::collections::BTreeMap;

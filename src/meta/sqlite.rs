@@ -76,11 +76,14 @@ impl MetaStore for SqliteMeta {
         let created = meta.created_at.clone();
         let item = serde_json::to_string(meta).map_err(|e| MetaError::Corrupt(e.to_string()))?;
         self.with(move |c| {
-            // A pending write never replaces a ready or failed item.
+            // A pending write never replaces a ready or failed item, nor an
+            // older final write a newer one.
             c.execute(
                 "INSERT INTO images (id, status, created_at, item) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (id) DO UPDATE SET status = excluded.status, item = excluded.item
-                 WHERE NOT (images.status IN ('ready', 'failed') AND excluded.status = 'pending')",
+                 WHERE images.status = 'pending'
+                    OR (excluded.status != 'pending'
+                        AND json_extract(images.item, '$.updated_at') <= json_extract(excluded.item, '$.updated_at'))",
                 params![id, status, created, item],
             )
             .map_err(backend)?;

@@ -4,6 +4,7 @@
 //! headers as the app.
 
 pub mod fs;
+pub mod s3;
 
 use std::time::{Duration, SystemTime};
 
@@ -20,6 +21,8 @@ pub enum StoreError {
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("storage i/o failed")]
     Io(#[from] std::io::Error),
+    #[error("storage failed: {0}")]
+    Backend(String),
     #[error("stored object is damaged: {0}")]
     Corrupt(String),
     #[error("body is {} than the expected {expected} bytes", if *longer { "longer" } else { "shorter" })]

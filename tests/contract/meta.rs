@@ -34,6 +34,13 @@ pub async fn contract(meta: &dyn MetaStore) {
     meta.put(&pending).await.unwrap();
     assert_eq!(meta.get(&id).await.unwrap().unwrap(), ready);
 
+    // An older final write does not replace a newer one.
+    let mut stale = ready.clone();
+    stale.status = Status::Failed;
+    stale.updated_at = "2029-12-31T23:59:59Z".into();
+    meta.put(&stale).await.unwrap();
+    assert_eq!(meta.get(&id).await.unwrap().unwrap(), ready);
+
     // Failed is final too, and keeps its error code.
     let other = ImageId::new();
     let mut failed = Metadata::pending(other, declared());

@@ -1,0 +1,106 @@
+# Least privilege per function. The permissions below are the one list of
+# the AWS calls each function's code makes; scripts/check_infra.py holds
+# them to the SDK calls in src/ (every call granted, nothing granted that no
+# code calls) and checks the policies are built from them.
+
+locals {
+  permissions = {
+    http = {
+      # GetObject: renders on a miss read the original (and HeadObject).
+      # PutObject: presigned PUTs act with the signer's permissions.
+      raw = ["s3:GetObject", "s3:PutObject"]
+      # Get: serve, Put: write back renders (tagged imgpipe=render).
+      processed = ["s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"]
+      # HeadBucket for /health.
+      buckets = ["s3:ListBucket"]
+      table   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DescribeTable"]
+      queue   = []
+    }
+    events = {
+      raw       = ["s3:GetObject"]
+      processed = ["s3:PutObject"]
+      buckets   = []
+      table     = ["dynamodb:GetItem", "dynamodb:PutItem"]
+      # What the SQS event source mapping calls with the function's role.
+      queue = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "assume_lambda" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "fn" {
+  for_each           = local.permissions
+  name               = "${var.name}-${each.key}"
+  assume_role_policy = data.aws_iam_policy_document.assume_lambda.json
+}
+
+data "aws_iam_policy_document" "fn" {
+  for_each = local.permissions
+
+  dynamic "statement" {
+    for_each = length(each.value.raw) > 0 ? [each.value.raw] : []
+    content {
+      sid       = "RawObjects"
+      actions   = statement.value
+      resources = ["${aws_s3_bucket.raw.arn}/uploads/*"]
+    }
+  }
+  dynamic "statement" {
+    for_each = length(each.value.processed) > 0 ? [each.value.processed] : []
+    content {
+      sid       = "ProcessedObjects"
+      actions   = statement.value
+      resources = ["${aws_s3_bucket.processed.arn}/img/*"]
+    }
+  }
+  dynamic "statement" {
+    for_each = length(each.value.buckets) > 0 ? [each.value.buckets] : []
+    content {
+      sid       = "Buckets"
+      actions   = statement.value
+      resources = [aws_s3_bucket.raw.arn, aws_s3_bucket.processed.arn]
+    }
+  }
+  dynamic "statement" {
+    for_each = length(each.value.table) > 0 ? [each.value.table] : []
+    content {
+      sid       = "Table"
+      actions   = statement.value
+      resources = [aws_dynamodb_table.meta.arn]
+    }
+  }
+  dynamic "statement" {
+    for_each = length(each.value.queue) > 0 ? [each.value.queue] : []
+    content {
+      sid       = "Queue"
+      actions   = statement.value
+      resources = [aws_sqs_queue.events.arn]
+    }
+  }
+  statement {
+    sid       = "Logs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.fn[each.key].arn}:*"]
+  }
+  statement {
+    sid       = "Tracing"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "fn" {
+  for_each = local.permissions
+  name     = "${var.name}-${each.key}"
+  role     = aws_iam_role.fn[each.key].id
+  policy   = data.aws_iam_policy_document.fn[each.key].json
+}

@@ -1,0 +1,165 @@
+# Raw uploads (uploads/<id>, written by presigned PUTs) and processed images
+# (img/<id>/..., the standard variants and on-demand renders, read by
+# CloudFront through Origin Access Control).
+
+locals {
+  buckets = {
+    raw       = aws_s3_bucket.raw
+    processed = aws_s3_bucket.processed
+  }
+}
+
+resource "aws_s3_bucket" "raw" {
+  #checkov:skip=CKV_AWS_18:Access logs would need a third bucket; CloudTrail data events cover audits when wanted.
+  #checkov:skip=CKV_AWS_21:Uploads are write-once (one presigned PUT per id, replays refused); versions would only add cost.
+  #checkov:skip=CKV_AWS_144:Cross-region replication is a disaster-recovery choice left to the operator.
+  #checkov:skip=CKV_AWS_145:SSE-S3 (AES-256) instead of KMS: presigned PUTs and reads need no kms:* grants and no per-request KMS cost.
+  bucket_prefix = "${var.name}-raw-"
+  force_destroy = false
+}
+
+resource "aws_s3_bucket" "processed" {
+  #checkov:skip=CKV_AWS_18:Access logs would need a third bucket; CloudFront logs are the access log of this bucket.
+  #checkov:skip=CKV_AWS_21:Every object is derived from the raw bucket and can be rendered again; versions would only add cost.
+  #checkov:skip=CKV_AWS_144:Cross-region replication is pointless for a cache of derived images.
+  #checkov:skip=CKV_AWS_145:SSE-S3 (AES-256) instead of KMS: CloudFront OAC reads need no KMS key policy and no per-request KMS cost.
+  #checkov:skip=CKV2_AWS_62:Nothing reacts to writes in the processed bucket.
+  bucket_prefix = "${var.name}-processed-"
+  force_destroy = false
+}
+
+resource "aws_s3_bucket_public_access_block" "all" {
+  for_each                = local.buckets
+  bucket                  = each.value.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_ownership_controls" "all" {
+  for_each = local.buckets
+  bucket   = each.value.id
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "all" {
+  for_each = local.buckets
+  bucket   = each.value.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+    bucket_key_enabled = true
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "raw" {
+  bucket = aws_s3_bucket.raw.id
+  rule {
+    id     = "abort-incomplete-uploads"
+    status = "Enabled"
+    filter {}
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "processed" {
+  bucket = aws_s3_bucket.processed.id
+  rule {
+    id     = "abort-incomplete-uploads"
+    status = "Enabled"
+    filter {}
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
+  # On-demand renders carry the tag imgpipe=render (S3Store::put); a
+  # render that expired is simply rendered again on the next miss.
+  dynamic "rule" {
+    for_each = var.render_expiry_days > 0 ? [var.render_expiry_days] : []
+    content {
+      id     = "expire-renders"
+      status = "Enabled"
+      filter {
+        tag {
+          key   = "imgpipe"
+          value = "render"
+        }
+      }
+      expiration {
+        days = rule.value
+      }
+    }
+  }
+}
+
+# Browsers PUT straight to the raw bucket with the presigned URL.
+resource "aws_s3_bucket_cors_configuration" "raw" {
+  bucket = aws_s3_bucket.raw.id
+  cors_rule {
+    allowed_methods = ["PUT"]
+    allowed_origins = var.cors_allowed_origins
+    allowed_headers = ["content-type", "content-length"]
+    expose_headers  = ["etag"]
+    max_age_seconds = 3600
+  }
+}
+
+data "aws_iam_policy_document" "tls_only" {
+  for_each = local.buckets
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [each.value.arn, "${each.value.arn}/*"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+  dynamic "statement" {
+    for_each = each.key == "processed" ? [1] : []
+    content {
+      sid       = "CloudFrontReadsVariants"
+      actions   = ["s3:GetObject"]
+      resources = ["${each.value.arn}/img/*"]
+      principals {
+        type        = "Service"
+        identifiers = ["cloudfront.amazonaws.com"]
+      }
+      condition {
+        test     = "StringEquals"
+        variable = "AWS:SourceArn"
+        values   = [aws_cloudfront_distribution.cdn.arn]
+      }
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "all" {
+  for_each   = local.buckets
+  bucket     = each.value.id
+  policy     = data.aws_iam_policy_document.tls_only[each.key].json
+  depends_on = [aws_s3_bucket_public_access_block.all]
+}
+
+# Every upload is announced on the queue.
+resource "aws_s3_bucket_notification" "raw" {
+  bucket = aws_s3_bucket.raw.id
+  queue {
+    queue_arn     = aws_sqs_queue.events.arn
+    events        = ["s3:ObjectCreated:*"]
+    filter_prefix = "uploads/"
+  }
+  depends_on = [aws_sqs_queue_policy.events]
+}

@@ -1,0 +1,177 @@
+variable "name" {
+  description = "Prefix of every resource name (lowercase letters, digits and hyphens)."
+  type        = string
+  default     = "imgpipe"
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}$", var.name))
+    error_message = "name must be 2-31 lowercase letters, digits or hyphens, starting with a letter."
+  }
+}
+
+variable "region" {
+  description = "AWS region of the stack (CloudFront is global)."
+  type        = string
+  default     = "us-east-1"
+}
+
+variable "lambda_zip" {
+  description = "Path of the bootstrap zip built by scripts/build-lambda.sh."
+  type        = string
+  default     = "../target/lambda/x86_64/imgpipe/bootstrap.zip"
+}
+
+variable "architecture" {
+  description = "Lambda architecture of the zip: x86_64 or arm64."
+  type        = string
+  default     = "x86_64"
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.architecture)
+    error_message = "architecture must be x86_64 or arm64."
+  }
+}
+
+variable "http_memory_mb" {
+  description = "Memory of the http function (CPU scales with it: 1769 MB is one full vCPU)."
+  type        = number
+  default     = 2048
+}
+
+variable "events_memory_mb" {
+  description = "Memory of the events function (decodes the original once, encodes five variants)."
+  type        = number
+  default     = 3008
+}
+
+variable "http_timeout_s" {
+  description = "Timeout of the http function, in seconds (an on-demand render of a large original)."
+  type        = number
+  default     = 30
+}
+
+variable "events_timeout_s" {
+  description = "Timeout of the events function, in seconds. The queue's visibility timeout is six times this."
+  type        = number
+  default     = 120
+}
+
+variable "http_reserved_concurrency" {
+  description = "Reserved concurrency of the http function (caps cost and downstream load)."
+  type        = number
+  default     = 50
+}
+
+variable "events_reserved_concurrency" {
+  description = "Reserved concurrency of the events function."
+  type        = number
+  default     = 20
+}
+
+variable "events_batch_size" {
+  description = "SQS messages per events invocation."
+  type        = number
+  default     = 5
+}
+
+variable "max_receive_count" {
+  description = "Deliveries of a message before it moves to the dead-letter queue."
+  type        = number
+  default     = 5
+}
+
+variable "log_retention_days" {
+  description = "Retention of the functions' log groups."
+  type        = number
+  default     = 30
+}
+
+variable "public_base_url" {
+  description = "Base of the URLs in metadata (e.g. https://images.example.com). Empty: URLs relative to the CDN host."
+  type        = string
+  default     = ""
+}
+
+variable "upload_tokens" {
+  description = "Comma-separated bearer tokens accepted by POST /uploads. Empty: open uploads."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
+variable "signing_key" {
+  description = "Key for s= signatures on on-demand transforms. Empty: unsigned transforms."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
+variable "max_upload_bytes" {
+  description = "Largest upload accepted (signed into the presigned PUT)."
+  type        = number
+  default     = 52428800
+}
+
+variable "max_pixels" {
+  description = "Largest image accepted, in pixels, checked from the header before decoding."
+  type        = number
+  default     = 50000000
+}
+
+variable "max_dimension" {
+  description = "Long side of the standard variants."
+  type        = number
+  default     = 4096
+}
+
+variable "thumb_size" {
+  description = "Box of the thumbnail."
+  type        = number
+  default     = 300
+}
+
+variable "upload_ttl_s" {
+  description = "Lifetime of a presigned PUT, in seconds."
+  type        = number
+  default     = 900
+}
+
+variable "render_expiry_days" {
+  description = "Delete on-demand renders this many days after they were written (0: keep). Standard variants are kept."
+  type        = number
+  default     = 0
+}
+
+variable "origin_shield_region" {
+  description = "Region of CloudFront Origin Shield in front of the origins; empty for none."
+  type        = string
+  default     = ""
+}
+
+variable "price_class" {
+  description = "CloudFront price class."
+  type        = string
+  default     = "PriceClass_100"
+}
+
+variable "domain_names" {
+  description = "Alternate domain names of the distribution (needs acm_certificate_arn)."
+  type        = list(string)
+  default     = []
+}
+
+variable "acm_certificate_arn" {
+  description = "ACM certificate (us-east-1) for domain_names; empty: the default *.cloudfront.net certificate."
+  type        = string
+  default     = ""
+}
+
+variable "cors_allowed_origins" {
+  description = "Origins allowed to call the API and PUT uploads from a browser."
+  type        = list(string)
+  default     = ["*"]
+}
+
+variable "alarm_topic_arn" {
+  description = "SNS topic notified when the dead-letter queue is not empty; empty for none."
+  type        = string
+  default     = ""
+}

@@ -1,0 +1,146 @@
+"""Offline checks of infra/ (no Terraform binary needed):
+
+1. every .tf file parses (python-hcl2);
+2. every IMGPIPE_* variable the binary reads in AWS mode is set on both
+   Lambda functions, and IMGPIPE_HANDLER is http on one and events on the
+   other;
+3. the IAM permissions in infra/iam.tf (local.permissions, the one list)
+   cover exactly the S3, DynamoDB and SQS calls in src/, and the policies
+   are built from that list.
+
+Usage: python check_infra.py REPO_ROOT   (run in a venv with python-hcl2)
+"""
+
+import pathlib
+import re
+import sys
+
+import hcl2
+
+ROOT = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ".").resolve()
+INFRA = ROOT / "infra"
+failures = []
+
+
+def fail(msg):
+    failures.append(msg)
+    print(f"FAIL {msg}")
+
+
+# 1. Parse.
+docs = {}
+for tf in sorted(INFRA.glob("*.tf")):
+    try:
+        with tf.open() as f:
+            docs[tf.name] = hcl2.load(f)
+    except Exception as e:  # noqa: BLE001 - report any parser error
+        fail(f"{tf.name} does not parse: {e}")
+print(f"parsed {len(docs)} .tf files")
+if not docs:
+    fail("no .tf files in infra/")
+
+
+def blocks(kind):
+    for doc in docs.values():
+        for block in doc.get(kind, []):
+            yield block
+
+
+def locals_():
+    merged = {}
+    for block in blocks("locals"):
+        merged.update({strip(k): v for k, v in block.items()})
+    return merged
+
+
+def strip(v):
+    return v.strip('"') if isinstance(v, str) else v
+
+
+# 2. Environment.
+src = {p: p.read_text() for p in (ROOT / "src").rglob("*.rs")}
+local_only = set(re.findall(r'"(IMGPIPE_[A-Z0-9_]+)"', re.search(
+    r"LOCAL_ONLY_VARIABLES[^=]*=\s*&\[(.*?)\];", src[ROOT / "src/config.rs"], re.S).group(1)))
+read = set()
+for text in src.values():
+    read |= set(re.findall(r'"(IMGPIPE_[A-Z0-9_]+)"', text))
+aws_vars = read - local_only
+env = {strip(k) for k in locals_().get("environment", {})}
+functions = [{strip(k): v for k, v in r.items()} for r in blocks("resource")]
+functions = [r["aws_lambda_function"] for r in functions if "aws_lambda_function" in r]
+if not functions:
+    fail("no aws_lambda_function")
+for r in functions:
+    for name, body in r.items():
+        merged = str(body.get("environment", [{}])[0].get("variables", ""))
+        if "local.environment" not in merged or "IMGPIPE_HANDLER" not in merged:
+            fail(f"aws_lambda_function.{name} must set merge(local.environment, {{ IMGPIPE_HANDLER = ... }})")
+given = env | {"IMGPIPE_HANDLER"}
+for v in sorted(aws_vars - given):
+    fail(f"{v} is read by the binary in AWS mode but not set on the Lambda functions")
+for v in sorted(given - read):
+    fail(f"{v} is set on the Lambda functions but the binary never reads it")
+permissions = locals_().get("permissions", {})
+if set(permissions) != {"http", "events"}:
+    fail(f"local.permissions must name exactly http and events, got {sorted(permissions)}")
+print(f"environment: {len(aws_vars)} AWS-mode variables, all set on both functions"
+      if not failures else "environment: see failures")
+
+# 3. IAM. Each SDK operation the code calls, as the IAM action it needs.
+ACTIONS = {
+    ("s3", "get_object"): ["s3:GetObject"],
+    ("s3", "head_object"): ["s3:GetObject"],
+    ("s3", "put_object"): ["s3:PutObject", "s3:PutObjectTagging"],  # renders are tagged
+    ("s3", "head_bucket"): ["s3:ListBucket"],
+    ("dynamodb", "get_item"): ["dynamodb:GetItem"],
+    ("dynamodb", "put_item"): ["dynamodb:PutItem"],
+    ("dynamodb", "describe_table"): ["dynamodb:DescribeTable"],
+    ("dynamodb", "scan"): ["dynamodb:Scan"],
+    ("sqs", "receive_message"): ["sqs:ReceiveMessage"],
+    ("sqs", "delete_message"): ["sqs:DeleteMessage"],
+}
+# Calls no Lambda function makes: the scan behind MetaStore::pending serves
+# only the local work queue's resume pass.
+NOT_ON_LAMBDA = {"dynamodb:Scan"}
+# Calls Lambda's SQS event source mapping makes with the events role.
+EVENT_SOURCE = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+FILE_SERVICE = {"store/s3.rs": "s3", "meta/dynamo.rs": "dynamodb"}
+
+calls = set()
+for path, text in src.items():
+    rel = str(path.relative_to(ROOT / "src"))
+    for m in re.finditer(r"self\s*\.\s*client\s*\.\s*(\w+)\s*\(", text):
+        service = FILE_SERVICE.get(rel)
+        if service is None:
+            fail(f"{rel}: an SDK call on self.client in a file of unknown service")
+        else:
+            calls.add((service, m.group(1)))
+    for m in re.finditer(r"clients\s*\.\s*(s3|sqs|dynamodb)\s*\.\s*(\w+)\s*\(", text):
+        if m.group(2) != "clone":
+            calls.add((m.group(1), m.group(2)))
+needed = set()
+for call in sorted(calls):
+    if call not in ACTIONS:
+        fail(f"the code calls {call[0]}.{call[1]}: add its IAM action to scripts/check_infra.py and infra/iam.tf")
+    else:
+        needed |= set(ACTIONS[call])
+granted = set()
+for fn in permissions.values():
+    for actions in fn.values():
+        granted |= {strip(a) for a in actions}
+for a in sorted((needed - NOT_ON_LAMBDA) - granted):
+    fail(f"{a} is needed by the code but granted to no function")
+for a in sorted(granted - needed - EVENT_SOURCE):
+    fail(f"{a} is granted but no code calls it")
+events_queue = {strip(a) for a in permissions.get("events", {}).get("queue", [])}
+if events_queue != EVENT_SOURCE:
+    fail(f"the events role needs exactly {sorted(EVENT_SOURCE)} on the queue, has {sorted(events_queue)}")
+policy_text = (INFRA / "iam.tf").read_text()
+if "for_each = local.permissions" not in policy_text or "each.value.raw" not in policy_text:
+    fail("infra/iam.tf policies must be built from local.permissions")
+print(f"iam: {len(calls)} SDK operations in src/ -> {len(needed)} actions; granted {len(granted)}")
+
+if failures:
+    print(f"{len(failures)} infra check(s) failed")
+    sys.exit(1)
+print("infra checks passed")

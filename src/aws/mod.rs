@@ -1,0 +1,114 @@
+//! AWS wiring: one SDK configuration, clients built once per process, and
+//! the `AppState` on S3 + DynamoDB. Region, credentials and endpoints come
+//! from the SDK's own environment (`AWS_REGION`, `AWS_ENDPOINT_URL`,
+//! `AWS_ACCESS_KEY_ID`, ...), so MinIO, R2 or an emulator need no code here.
+
+use std::sync::Arc;
+
+use aws_config::BehaviorVersion;
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::SdkError;
+
+use crate::app::AppState;
+use crate::config::{Backend, Config, ConfigError};
+use crate::meta::dynamo::DynamoMeta;
+use crate::store::s3::S3Store;
+
+/// The three service clients, sharing one connection pool and credentials.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub s3: aws_sdk_s3::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+impl Clients {
+    /// Load the SDK configuration from the environment and build clients.
+    pub async fn from_env(config: &Config) -> Self {
+        let sdk = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client()).load().await;
+        Self::from_sdk(&sdk, config.s3_path_style)
+    }
+
+    /// Clients on an SDK configuration built elsewhere.
+    pub fn from_sdk(sdk: &aws_config::SdkConfig, s3_path_style: bool) -> Self {
+        let s3 = aws_sdk_s3::config::Builder::from(sdk).force_path_style(s3_path_style).build();
+        Clients {
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+            sqs: aws_sdk_sqs::Client::new(sdk),
+        }
+    }
+}
+
+/// The SDK's HTTPS client, on rustls with ring.
+pub fn http_client() -> aws_sdk_s3::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
+}
+
+/// The names `IMGPIPE_BACKEND=aws` needs.
+pub struct AwsNames<'a> {
+    pub raw_bucket: &'a str,
+    pub processed_bucket: &'a str,
+    pub table: &'a str,
+    pub queue_url: Option<&'a str>,
+}
+
+pub fn names(config: &Config) -> Result<AwsNames<'_>, ConfigError> {
+    match &config.backend {
+        Backend::Aws { raw_bucket, processed_bucket, table, queue_url } => Ok(AwsNames {
+            raw_bucket,
+            processed_bucket,
+            table,
+            queue_url: queue_url.as_deref(),
+        }),
+        Backend::Local { .. } => Err(ConfigError::Invalid {
+            name: "IMGPIPE_BACKEND",
+            what: "aws for this mode",
+            value: "local".into(),
+        }),
+    }
+}
+
+/// `AppState` on S3 and DynamoDB: no local upload route and no local queue
+/// (S3 events drive ingest).
+pub fn state(config: Config, clients: &Clients) -> Result<AppState, ConfigError> {
+    let n = names(&config)?;
+    let raw = Arc::new(S3Store::new(clients.s3.clone(), n.raw_bucket));
+    let processed = Arc::new(S3Store::new(clients.s3.clone(), n.processed_bucket));
+    let meta = Arc::new(DynamoMeta::new(clients.dynamodb.clone(), n.table));
+    Ok(AppState::new(raw, processed, meta, Arc::new(config)))
+}
+
+/// Throttling, timeouts, dropped connections and 5xx: worth retrying later.
+/// Everything else (access denied, bad request) is a real fault.
+pub(crate) fn is_transient<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
+    match e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(s) => {
+            let status = s.raw().status().as_u16();
+            status == 429
+                || status >= 500
+                || matches!(
+                    s.err().code(),
+                    Some(
+                        "SlowDown"
+                            | "Throttling"
+                            | "ThrottlingException"
+                            | "ProvisionedThroughputExceededException"
+                            | "RequestLimitExceeded"
+                            | "RequestTimeout"
+                            | "InternalError"
+                            | "ServiceUnavailable"
+                    )
+                )
+        }
+        _ => false,
+    }
+}
+
+/// The HTTP status of a service error, if the service answered.
+pub(crate) fn status_of<E>(e: &SdkError<E, HttpResponse>) -> Option<u16> {
+    e.raw_response().map(|r| r.status().as_u16())
+}

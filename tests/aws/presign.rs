@@ -1,0 +1,78 @@
+//! Presigned PUTs from `S3Store` against s3s-fs, an S3 that checks SigV4
+//! (moto accepts any signature). The URL is good for exactly one key,
+//! content type and length, until it expires; anything else is a 403 and
+//! stores nothing.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use imgpipe::keys::{ImageId, Key};
+use imgpipe::store::s3::S3Store;
+use imgpipe::store::BlobStore;
+
+use crate::aws;
+
+struct Target {
+    store: S3Store,
+}
+
+async fn target() -> Option<Target> {
+    let endpoint = aws::emulator("IMGPIPE_TEST_S3S_URL")?;
+    let keys = std::env::var("IMGPIPE_TEST_S3S_KEYS").expect("IMGPIPE_TEST_S3S_KEYS with IMGPIPE_TEST_S3S_URL");
+    let (access, secret) = keys.split_once(':').unwrap();
+    let clients = imgpipe::aws::Clients::from_sdk(&aws::sdk(&endpoint, access, secret), true);
+    let bucket = aws::unique("presign");
+    aws::create_bucket(&clients, &bucket).await;
+    Some(Target { store: S3Store::new(clients.s3, &bucket) })
+}
+
+async fn put(url: &str, content_type: &str, body: Vec<u8>) -> u16 {
+    let res = reqwest::Client::new().put(url).header("content-type", content_type).body(body).send().await.unwrap();
+    res.status().as_u16()
+}
+
+#[tokio::test]
+async fn presigned_put_is_good_for_one_key_type_and_length_until_it_expires() {
+    let Some(t) = target().await else { return };
+    let body = b"\x89PNG\r\n\x1a\n pretend png".to_vec();
+    let id = ImageId::new();
+    let key = Key::raw(&id);
+    let p = t.store.presign_put(&key, "image/png", body.len() as u64, Duration::from_secs(300)).await.unwrap();
+    let signed = p.url.split("X-Amz-SignedHeaders=").nth(1).unwrap().split('&').next().unwrap().to_string();
+    assert!(signed.contains("content-type") && signed.contains("content-length"), "signed headers: {signed}");
+    assert_eq!(p.headers["content-type"], "image/png");
+    assert_eq!(p.headers["content-length"], body.len().to_string());
+
+    // Tampered signature.
+    let sig = p.url.split("X-Amz-Signature=").nth(1).unwrap().split('&').next().unwrap();
+    let flipped = format!("{}{}", &sig[..sig.len() - 1], if sig.ends_with('0') { '1' } else { '0' });
+    assert_eq!(put(&p.url.replace(sig, &flipped), "image/png", body.clone()).await, 403, "tampered signature");
+    // Another key with the same signature.
+    let other = ImageId::new();
+    assert_eq!(put(&p.url.replace(&id.to_string(), &other.to_string()), "image/png", body.clone()).await, 403);
+    assert!(t.store.head(&Key::raw(&other)).await.unwrap().is_none());
+    // Wrong content type.
+    assert_eq!(put(&p.url, "image/jpeg", body.clone()).await, 403, "wrong content type");
+    // Wrong length, shorter and longer.
+    assert_eq!(put(&p.url, "image/png", body[..body.len() - 1].to_vec()).await, 403, "shorter body");
+    let mut longer = body.clone();
+    longer.push(0);
+    assert_eq!(put(&p.url, "image/png", longer).await, 403, "longer body");
+    assert!(t.store.head(&key).await.unwrap().is_none(), "nothing stored by a refused PUT");
+
+    // The exact request succeeds and stores the bytes.
+    assert_eq!(put(&p.url, "image/png", body.clone()).await, 200);
+    let obj = t.store.get(&key).await.unwrap().unwrap();
+    assert_eq!(obj.body, Bytes::from(body));
+    assert_eq!(obj.info.content_type, "image/png");
+}
+
+#[tokio::test]
+async fn presigned_put_expires() {
+    let Some(t) = target().await else { return };
+    let key = Key::raw(&ImageId::new());
+    let p = t.store.presign_put(&key, "image/png", 3, Duration::from_secs(1)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(put(&p.url, "image/png", b"abc".to_vec()).await, 403, "expired");
+    assert!(t.store.head(&key).await.unwrap().is_none());
+}

@@ -1,0 +1,125 @@
+//! `imgpipe serve --backend aws` and `imgpipe worker` as processes on moto:
+//! the same flow without Lambda.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::aws::{self, Stack};
+use crate::{jpeg, put_presigned};
+
+struct Child {
+    child: tokio::process::Child,
+    log: std::path::PathBuf,
+}
+
+impl Child {
+    fn spawn(args: &[&str], env: &[(String, String)], dir: &std::path::Path, name: &str) -> Child {
+        let log = dir.join(format!("{name}.log"));
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_imgpipe"))
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        Child { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then the exit status.
+    async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().unwrap();
+        std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+        match tokio::time::timeout(Duration::from_secs(15), self.child.wait()).await {
+            Ok(status) => status.unwrap(),
+            Err(_) => panic!("did not stop on SIGTERM\n{}", self.log()),
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn serve_backend_aws_and_worker_process_an_upload() {
+    let Some(endpoint) = aws::moto() else { return };
+    let stack = Stack::create(&endpoint).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    // IMGPIPE_BACKEND comes from the flag here, not the environment.
+    let mut env = stack.env(&base);
+    env.retain(|(k, _)| k != "IMGPIPE_BACKEND");
+    let addr = format!("127.0.0.1:{port}");
+    let serve = Child::spawn(&["serve", "--backend", "aws", "--addr", &addr], &env, dir.path(), "serve");
+    let mut worker_env = stack.env(&base);
+    worker_env.retain(|(k, _)| k != "IMGPIPE_QUEUE_URL");
+    let worker =
+        Child::spawn(&["worker", "--queue-url", &stack.queue_url], &worker_env, dir.path(), "worker");
+
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    while http.get(format!("{base}/health")).send().await.is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "serve did not start\n{}", serve.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let original = jpeg(320, 200);
+    let created: serde_json::Value = http
+        .post(format!("{base}/uploads"))
+        .json(&serde_json::json!({"content_type": "image/jpeg", "content_length": original.len()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = created["upload"]["url"].as_str().unwrap();
+    assert!(url.starts_with(&endpoint), "a presigned S3 URL on the configured endpoint: {url}");
+    assert!(url.contains("X-Amz-Signature="), "{url}");
+    put_presigned(&created["upload"], original).await;
+    let id = created["id"].as_str().unwrap().to_string();
+
+    let meta = loop {
+        let meta: serde_json::Value = http.get(format!("{base}/meta/{id}")).send().await.unwrap().json().await.unwrap();
+        if meta["status"] != "pending" {
+            break meta;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "not processed\n{}", worker.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(meta["status"], "ready", "{meta}");
+    assert_eq!(meta["variants"]["thumb"]["url"], format!("{base}/img/{id}/thumb"));
+    let res = http.get(format!("{base}/img/{id}/thumb")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let (stored, _, _) = stack.object(&stack.processed, &format!("img/{id}/thumb")).await.unwrap();
+    assert_eq!(res.bytes().await.unwrap(), stored);
+
+    // The worker deleted the message it handled.
+    let left = stack.receive(0).await;
+    assert!(left.is_empty(), "{left:?}");
+
+    // Both stop cleanly on SIGTERM, the worker in the middle of a long poll.
+    assert!(worker.terminate().await.success());
+    assert!(serve.terminate().await.success());
+}
+
+#[tokio::test]
+async fn lambda_handler_outside_lambda_is_a_clear_error() {
+    let Some(endpoint) = aws::moto() else { return };
+    let stack = Stack::create(&endpoint).await;
+    let mut env = stack.env("https://cdn.example.test");
+    env.push(("IMGPIPE_HANDLER".into(), "http".into()));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_imgpipe")).env_clear().envs(env).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("AWS_LAMBDA_RUNTIME_API"), "{err}");
+}
