@@ -41,10 +41,12 @@ pub async fn run(config: Config) -> Result<(), Error> {
             .await
         }
         Handler::Events => {
-            lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
-                let (state, raw_bucket) = (state.clone(), raw_bucket.clone());
-                async move { events(&state, &raw_bucket, event.payload).await }
-            }))
+            lambda_runtime::run(lambda_runtime::service_fn(
+                move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+                    let (state, raw_bucket) = (state.clone(), raw_bucket.clone());
+                    async move { events(&state, &raw_bucket, event.payload).await }
+                },
+            ))
             .await
         }
     }
@@ -54,7 +56,11 @@ pub async fn run(config: Config) -> Result<(), Error> {
 /// Lambda response is already in the processed bucket (every image the
 /// router serves is stored before it is sent), so the client is sent there:
 /// a 302 to the same path under the public base URL, never cached.
-pub async fn http(app: &Router, state: &AppState, req: lambda_http::Request) -> lambda_http::Response<lambda_http::Body> {
+pub async fn http(
+    app: &Router,
+    state: &AppState,
+    req: lambda_http::Request,
+) -> lambda_http::Response<lambda_http::Body> {
     let (parts, body) = req.into_parts();
     let body = match body {
         lambda_http::Body::Text(s) => Bytes::from(s),
@@ -72,8 +78,7 @@ pub async fn http(app: &Router, state: &AppState, req: lambda_http::Request) -> 
     };
     if bytes.len() > MAX_INLINE_BODY {
         let Some(StoredAt(key)) = parts.extensions.get::<StoredAt>() else {
-            return problem(ApiError::internal(format!("a {} byte response with no stored object", bytes.len())))
-                .await;
+            return problem(ApiError::internal(format!("a {} byte response with no stored object", bytes.len()))).await;
         };
         let location = format!("{}/{}", state.config.public_base_url, key);
         tracing::info!(%key, bytes = bytes.len(), "response too large for Lambda: redirecting to the stored object");
@@ -131,7 +136,11 @@ struct SqsRecord {
 /// One `events` invocation. An SQS batch answers with `batchItemFailures`
 /// naming only the records to deliver again (storage faults); records are
 /// independent. A direct S3 invocation fails as a whole so Lambda retries it.
-pub async fn events(state: &AppState, raw_bucket: &str, payload: serde_json::Value) -> Result<serde_json::Value, Error> {
+pub async fn events(
+    state: &AppState,
+    raw_bucket: &str,
+    payload: serde_json::Value,
+) -> Result<serde_json::Value, Error> {
     let is_sqs = payload
         .get("Records")
         .and_then(|r| r.as_array())

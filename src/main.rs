@@ -161,7 +161,8 @@ fn run() -> anyhow::Result<ExitCode> {
                 let clients = imgpipe::aws::Clients::from_env(&config).await;
                 let state = imgpipe::aws::state(config, &clients)?;
                 tracing::info!(%queue_url, "imgpipe worker polling");
-                imgpipe::worker::run(state, &clients, &queue_url, &raw_bucket, imgpipe::serve::shutdown_signal()).await?;
+                imgpipe::worker::run(state, &clients, &queue_url, &raw_bucket, imgpipe::serve::shutdown_signal())
+                    .await?;
                 anyhow::Ok(())
             })?;
             Ok(ExitCode::SUCCESS)

@@ -6,10 +6,10 @@
 use std::sync::Arc;
 
 use aws_config::BehaviorVersion;
-use aws_sdk_s3::error::ProvideErrorMetadata;
-use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::error::SdkError;
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 
 use crate::app::AppState;
 use crate::config::{Backend, Config, ConfigError};
@@ -57,17 +57,12 @@ pub struct AwsNames<'a> {
 
 pub fn names(config: &Config) -> Result<AwsNames<'_>, ConfigError> {
     match &config.backend {
-        Backend::Aws { raw_bucket, processed_bucket, table, queue_url } => Ok(AwsNames {
-            raw_bucket,
-            processed_bucket,
-            table,
-            queue_url: queue_url.as_deref(),
-        }),
-        Backend::Local { .. } => Err(ConfigError::Invalid {
-            name: "IMGPIPE_BACKEND",
-            what: "aws for this mode",
-            value: "local".into(),
-        }),
+        Backend::Aws { raw_bucket, processed_bucket, table, queue_url } => {
+            Ok(AwsNames { raw_bucket, processed_bucket, table, queue_url: queue_url.as_deref() })
+        }
+        Backend::Local { .. } => {
+            Err(ConfigError::Invalid { name: "IMGPIPE_BACKEND", what: "aws for this mode", value: "local".into() })
+        }
     }
 }
 

@@ -50,9 +50,7 @@ impl MetaStore for DynamoMeta {
             .send()
             .await
             .map_err(failure)?;
-        res.item
-            .map(|item| serde_dynamo::from_item(item).map_err(|e| MetaError::Corrupt(e.to_string())))
-            .transpose()
+        res.item.map(|item| serde_dynamo::from_item(item).map_err(|e| MetaError::Corrupt(e.to_string()))).transpose()
     }
 
     async fn put(&self, meta: &Metadata) -> Result<(), MetaError> {
@@ -77,10 +75,9 @@ impl MetaStore for DynamoMeta {
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":pending", s(Status::Pending.as_str()));
         if let Some(updated_at) = newer {
-            req = req.expression_attribute_names("#updated_at", "updated_at").expression_attribute_values(
-                ":updated_at",
-                updated_at,
-            );
+            req = req
+                .expression_attribute_names("#updated_at", "updated_at")
+                .expression_attribute_values(":updated_at", updated_at);
         }
         match req.send().await {
             Ok(_) => Ok(()),

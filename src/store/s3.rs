@@ -70,12 +70,7 @@ impl BlobStore for S3Store {
             Err(e) => return Err(failure(e)),
         };
         let mut info = info(res.content_type(), res.cache_control(), res.e_tag(), res.content_length());
-        let body = res
-            .body
-            .collect()
-            .await
-            .map_err(|e| StoreError::Unavailable(e.to_string().into()))?
-            .into_bytes();
+        let body = res.body.collect().await.map_err(|e| StoreError::Unavailable(e.to_string().into()))?.into_bytes();
         if info.etag.is_empty() {
             info.etag = etag_of(&body);
         }

@@ -37,7 +37,7 @@ struct Shared {
 pub struct Runtime {
     tx: mpsc::Sender<Invocation>,
     shared: Shared,
-    child: tokio::process::Child,
+    child: std::process::Child,
     log: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -47,7 +47,8 @@ async fn next(State(s): State<Shared>) -> impl IntoResponse {
     let Some(inv) = inv else { return (StatusCode::GONE, HeaderMap::new(), String::new()) };
     s.waiting.lock().unwrap().insert(inv.id.clone(), inv.done);
     let mut h = HeaderMap::new();
-    let deadline = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap() + Duration::from_secs(900);
+    let deadline =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap() + Duration::from_secs(900);
     h.insert("lambda-runtime-aws-request-id", inv.id.parse().unwrap());
     h.insert("lambda-runtime-deadline-ms", deadline.as_millis().to_string().parse().unwrap());
     h.insert(
@@ -85,11 +86,8 @@ impl Runtime {
     /// Start the Runtime API and `imgpipe` under it with `env`.
     pub async fn start(env: &[(String, String)]) -> Runtime {
         let (tx, rx) = mpsc::channel(16);
-        let shared = Shared {
-            next: Arc::new(tokio::sync::Mutex::new(rx)),
-            waiting: Arc::default(),
-            init_error: Arc::default(),
-        };
+        let shared =
+            Shared { next: Arc::new(tokio::sync::Mutex::new(rx)), waiting: Arc::default(), init_error: Arc::default() };
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
             .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
@@ -102,7 +100,7 @@ impl Runtime {
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("lambda.log");
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_imgpipe"))
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_imgpipe"))
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -114,7 +112,6 @@ impl Runtime {
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&log).unwrap())
             .stderr(std::fs::File::create(dir.path().join("lambda.err")).unwrap())
-            .kill_on_drop(true)
             .spawn()
             .unwrap();
         Runtime { tx, shared, child, log, _dir: dir }
@@ -135,20 +132,42 @@ impl Runtime {
         let (done, answer) = oneshot::channel();
         let id = imgpipe::keys::ImageId::new().to_string();
         self.tx.send(Invocation { id, payload, done }).await.unwrap();
-        tokio::select! {
-            a = answer => a.unwrap_or_else(|_| Err("runtime dropped the invocation".into())),
-            status = self.child.wait() => panic!("imgpipe exited ({status:?}) during an invocation\n{}", self.logs()),
-            _ = tokio::time::sleep(Duration::from_secs(120)) => panic!("invocation timed out\n{}", self.logs()),
+        tokio::pin!(answer);
+        let started = std::time::Instant::now();
+        loop {
+            tokio::select! {
+                a = &mut answer => return a.unwrap_or_else(|_| Err("runtime dropped the invocation".into())),
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {
+                    if let Ok(Some(status)) = self.child.try_wait() {
+                        panic!("imgpipe exited ({status:?}) during an invocation\n{}", self.logs());
+                    }
+                    assert!(started.elapsed() < Duration::from_secs(180), "invocation timed out\n{}", self.logs());
+                }
+            }
         }
     }
 
     pub fn init_error(&self) -> Option<String> {
+        let _ = &self.child;
         self.shared.init_error.lock().unwrap().clone()
     }
 }
 
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A Function URL (payload format 2.0) request, from the recorded fixture.
-pub fn function_url(method: &str, path: &str, query: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> serde_json::Value {
+pub fn function_url(
+    method: &str,
+    path: &str,
+    query: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> serde_json::Value {
     let mut req: serde_json::Value =
         serde_json::from_str(include_str!("../fixtures/lambda/function-url-request.json")).unwrap();
     req["rawPath"] = path.into();
@@ -190,7 +209,9 @@ impl FnResponse {
         let status = v["statusCode"].as_u64().expect("statusCode") as u16;
         let headers = v["headers"]
             .as_object()
-            .map(|m| m.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.as_str().unwrap_or_default().to_string())).collect())
+            .map(|m| {
+                m.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.as_str().unwrap_or_default().to_string())).collect()
+            })
             .unwrap_or_default();
         let text = v["body"].as_str().unwrap_or_default();
         let body = if v["isBase64Encoded"].as_bool().unwrap_or(false) {

@@ -8,14 +8,14 @@ use crate::aws::{self, Stack};
 use crate::{jpeg, put_presigned};
 
 struct Child {
-    child: tokio::process::Child,
+    child: std::process::Child,
     log: std::path::PathBuf,
 }
 
 impl Child {
     fn spawn(args: &[&str], env: &[(String, String)], dir: &std::path::Path, name: &str) -> Child {
         let log = dir.join(format!("{name}.log"));
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_imgpipe"))
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_imgpipe"))
             .args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -23,7 +23,6 @@ impl Child {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
-            .kill_on_drop(true)
             .spawn()
             .unwrap();
         Child { child, log }
@@ -35,12 +34,23 @@ impl Child {
 
     /// SIGTERM, then the exit status.
     async fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().unwrap();
+        let pid = self.child.id();
         std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
-        match tokio::time::timeout(Duration::from_secs(15), self.child.wait()).await {
-            Ok(status) => status.unwrap(),
-            Err(_) => panic!("did not stop on SIGTERM\n{}", self.log()),
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(started.elapsed() < Duration::from_secs(15), "did not stop on SIGTERM\n{}", self.log());
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -62,8 +72,7 @@ async fn serve_backend_aws_and_worker_process_an_upload() {
     let serve = Child::spawn(&["serve", "--backend", "aws", "--addr", &addr], &env, dir.path(), "serve");
     let mut worker_env = stack.env(&base);
     worker_env.retain(|(k, _)| k != "IMGPIPE_QUEUE_URL");
-    let worker =
-        Child::spawn(&["worker", "--queue-url", &stack.queue_url], &worker_env, dir.path(), "worker");
+    let worker = Child::spawn(&["worker", "--queue-url", &stack.queue_url], &worker_env, dir.path(), "worker");
 
     let http = reqwest::Client::new();
     let started = Instant::now();

@@ -107,7 +107,8 @@ impl Stack {
         create_bucket(&clients, &raw).await;
         create_bucket(&clients, &processed).await;
         create_table(&clients, &table).await;
-        let queue_url = clients.sqs.create_queue().queue_name(unique("events")).send().await.unwrap().queue_url.unwrap();
+        let queue_url =
+            clients.sqs.create_queue().queue_name(unique("events")).send().await.unwrap().queue_url.unwrap();
         let arn = clients
             .sqs
             .get_queue_attributes()

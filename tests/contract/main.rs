@@ -1,10 +1,10 @@
 //! One contract suite per port, run against every adapter. The AWS adapters
 //! are held to these same functions.
 
-mod blob;
-mod meta;
 #[path = "../common/aws.rs"]
 mod aws;
+mod blob;
+mod meta;
 
 use imgpipe::meta::sqlite::SqliteMeta;
 use imgpipe::store::fs::{FsStore, UploadSigner};
