@@ -21,6 +21,8 @@ missing=()
 command -v taskset >/dev/null || missing+=(util-linux)
 [ -x /usr/bin/time ] || missing+=(time)
 command -v node >/dev/null || missing+=(nodejs npm)
+command -v wrk >/dev/null || missing+=(wrk)
+command -v nginx >/dev/null || missing+=(nginx)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
@@ -64,6 +66,21 @@ for jobs in 1 2; do
   end=$(date +%s.%N)
   echo "{\"jobs\": $jobs, \"images\": $(ls "$OUT/set" | wc -l), \"wall_s\": $(python3 -c "print(round($end - $start, 3))")}" >>"$OUT/throughput.jsonl"
 done
+
+echo "== on-demand webp/w=640 from the 12 MP JPEG, single core, interleaved"
+BIG="$CORPUS/${IMAGES[0]}"
+taskset -c 0 target/release/imgpipe bench --render webp/w=640 --reps "$REPS" --warmup 1 "$BIG" >>"$OUT/render.jsonl"
+taskset -c 0 node bench/peers/sharp_render.mjs --width 640 --reps "$REPS" --warmup 1 "$BIG" >>"$OUT/render.jsonl"
+
+echo "== Lambda cold-start proxy and package size"
+"$VENV/bin/python" bench/coldstart.py target/release/imgpipe --reps 20 >"$OUT/coldstart.jsonl"
+bash scripts/build-lambda.sh --arch x86_64
+ZIP=target/lambda/x86_64/imgpipe/bootstrap.zip
+echo "{\"arch\": \"x86_64\", \"bytes\": $(stat -c %s "$ZIP")}" >"$OUT/zip.jsonl"
+
+echo "== cache hits: imgpipe serve against nginx (wrk)"
+"$VENV/bin/python" bench/throughput.py target/release/imgpipe "$CORPUS/${IMAGES[1]}" --connections 64 --seconds 10 \
+  >"$OUT/throughput-hit.jsonl"
 
 "$VENV/bin/python" bench/report.py "$OUT" "bash scripts/bench.sh (REPS=$REPS)" >BENCHMARKS.md
 echo "== wrote BENCHMARKS.md"

@@ -2,7 +2,8 @@
 //! JSON line per image in the same shape as the peer scripts under
 //! `bench/peers/` (median and minimum ms per step, bytes per variant), so
 //! `scripts/bench.sh` can put them side by side. `--dump` writes the outputs
-//! and the pre-encode pixels for the SSIM script.
+//! and the pre-encode pixels for the SSIM script. `--render SPEC` times one
+//! on-demand render instead (`webp/w=640`): what a cache miss costs.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -11,7 +12,9 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::engine::{Engine, EngineError, Fit, OutputFormat, Pixels, Plan};
+use crate::engine::{Engine, EngineError, Fit, OutputFormat, Pixels, Plan, RenderSpec};
+use crate::keys::ImageId;
+use crate::transform::{self, Target};
 
 /// Steps in the order the peers report them.
 pub const STEPS: [&str; 8] = ["decode", "resize", "jpeg85", "jpeg60", "webp85", "png", "thumb300", "total"];
@@ -22,6 +25,8 @@ pub enum BenchError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error("bad render spec {0:?}: {1}")]
+    Spec(String, String),
 }
 
 #[derive(Debug, Serialize)]
@@ -157,5 +162,67 @@ pub fn bench_file(
         min_ms: times.iter().map(|(k, v)| (*k, round1(v.iter().copied().fold(f64::INFINITY, f64::min)))).collect(),
         median_ms: times.iter_mut().map(|(k, v)| (*k, round1(median(v)))).collect(),
         bytes: last.outputs.iter().map(|(k, v)| (*k, v.len())).collect(),
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct RenderLine {
+    pub peer: String,
+    pub image: String,
+    pub spec: String,
+    pub reps: usize,
+    pub median_ms: f64,
+    pub min_ms: f64,
+    pub bytes: usize,
+    pub size: [u32; 2],
+}
+
+/// The engine's spec for `spec`, written as the part of an image URL after
+/// the id (`webp/w=640`, `webp?w=640`, `thumb`).
+pub fn render_spec(engine: &Engine, spec: &str) -> Result<(String, RenderSpec), BenchError> {
+    let uri = format!("/img/{}/{spec}", ImageId::new());
+    let canonical = transform::parse_uri(&uri, None).map_err(|e| BenchError::Spec(spec.into(), e.to_string()))?;
+    let render = match &canonical.target {
+        Target::Standard(v) => engine.standard_spec(*v),
+        Target::Custom(s) => s.render_spec(&engine.limits),
+    };
+    Ok((canonical.suffix(), render))
+}
+
+/// Time one on-demand render of one file, from its bytes, as a cache miss
+/// in the service does it: decode, resize, encode.
+pub fn bench_render(
+    engine: &Engine,
+    path: &Path,
+    spec: &str,
+    reps: usize,
+    warmup: usize,
+) -> Result<RenderLine, BenchError> {
+    let (canonical, render) = render_spec(engine, spec)?;
+    let data = std::fs::read(path)?;
+    let once = || -> Result<crate::engine::Rendered, EngineError> {
+        let decoded = engine.decode(&data)?;
+        engine.render(&decoded, &render)
+    };
+    for _ in 0..warmup {
+        once()?;
+    }
+    let mut ms = Vec::with_capacity(reps.max(1));
+    let mut last = None;
+    for _ in 0..reps.max(1) {
+        let t = Instant::now();
+        last = Some(once()?);
+        ms.push(elapsed_ms(t));
+    }
+    let last = last.expect("at least one rep");
+    Ok(RenderLine {
+        peer: format!("imgpipe-{}", env!("CARGO_PKG_VERSION")),
+        image: path.file_name().map_or_else(String::new, |s| s.to_string_lossy().into_owned()),
+        spec: canonical,
+        reps: ms.len(),
+        min_ms: round1(ms.iter().copied().fold(f64::INFINITY, f64::min)),
+        median_ms: round1(median(&mut ms)),
+        bytes: last.bytes.len(),
+        size: [last.width, last.height],
     })
 }

@@ -37,6 +37,10 @@ enum Command {
         /// Write outputs and pre-encode pixels here (for SSIM).
         #[arg(long)]
         dump: Option<PathBuf>,
+        /// Time one on-demand render instead of the five variants: the part
+        /// of an image URL after the id, e.g. `webp/w=640`.
+        #[arg(long, conflicts_with = "dump")]
+        render: Option<String>,
     },
     /// Run the HTTP service: locally on a folder + SQLite (default), or on
     /// S3 + DynamoDB with --backend aws.
@@ -127,12 +131,23 @@ fn run() -> anyhow::Result<ExitCode> {
     };
     init_logging(config.log_format);
     match cli.command {
-        Command::Bench { images, reps, warmup, dump } => {
+        Command::Bench { images, reps, warmup, dump, render } => {
             let engine = Engine::new(config.limits);
             for image in &images {
-                let line = imgpipe::bench::bench_file(&engine, image, reps, warmup, dump.as_deref())
-                    .with_context(|| format!("benchmarking {}", image.display()))?;
-                println!("{}", serde_json::to_string(&line)?);
+                let context = || format!("benchmarking {}", image.display());
+                let line = match &render {
+                    Some(spec) => {
+                        let line =
+                            imgpipe::bench::bench_render(&engine, image, spec, reps, warmup).with_context(context)?;
+                        serde_json::to_string(&line)?
+                    }
+                    None => {
+                        let line = imgpipe::bench::bench_file(&engine, image, reps, warmup, dump.as_deref())
+                            .with_context(context)?;
+                        serde_json::to_string(&line)?
+                    }
+                };
+                println!("{line}");
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -2,7 +2,10 @@
 //! A profile we cannot parse or build a transform for is ignored (logged),
 //! never a reason to refuse an image: the pixels are then taken as sRGB.
 
-use moxcms::{ColorProfile, DataColorSpace, Layout, TransformOptions};
+use moxcms::{
+    CicpColorPrimaries, CicpProfile, ColorProfile, DataColorSpace, Layout, MatrixCoefficients, TransferCharacteristics,
+    TransformOptions,
+};
 
 /// A parsed embedded profile, classified by what it converts from.
 pub(super) enum Icc {
@@ -29,6 +32,39 @@ impl Icc {
             _ => None,
         }
     }
+}
+
+/// A profile for pixels described by CICP code points (ITU-T H.273), as AV1
+/// streams describe themselves. `None` when they already are sRGB for our
+/// purposes (BT.709 or unspecified primaries with an sRGB-like curve) or
+/// name something moxcms cannot model.
+pub(super) fn cicp_profile(primaries: u8, transfer: u8) -> Option<ColorProfile> {
+    // BT.709, BT.601 and BT.2020 (10/12-bit) curves are display-referred
+    // sRGB in practice; unspecified is taken as sRGB.
+    let srgb_like_curve = matches!(transfer, 1 | 2 | 6 | 13 | 14 | 15);
+    if matches!(primaries, 1 | 2) && srgb_like_curve {
+        return None;
+    }
+    let color_primaries = match CicpColorPrimaries::try_from(primaries).ok()? {
+        CicpColorPrimaries::Reserved | CicpColorPrimaries::Unspecified => CicpColorPrimaries::Bt709,
+        p => p,
+    };
+    let transfer_characteristics = match transfer {
+        2 => TransferCharacteristics::Srgb,
+        t => TransferCharacteristics::try_from(t).ok()?,
+    };
+    let profile = ColorProfile::new_from_cicp(CicpProfile {
+        color_primaries,
+        transfer_characteristics,
+        matrix_coefficients: MatrixCoefficients::Bt709,
+        full_range: true,
+    });
+    // moxcms leaves the curves unset for code points it has no model for.
+    if profile.red_trc.is_none() || profile.cicp.is_none() {
+        tracing::debug!(primaries, transfer, "no colour model for these cicp code points; pixels taken as sRGB");
+        return None;
+    }
+    Some(profile)
 }
 
 /// sRGB-like profiles (the usual "sRGB IEC61966-2.1" in camera files) are

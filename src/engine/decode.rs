@@ -1,7 +1,8 @@
 //! Decode once: header limits first, then pixels, then colour management and
 //! EXIF orientation, giving 8-bit RGB or RGBA in sRGB. JPEG goes through
-//! zune-jpeg directly (one header parse, CMYK kept for ICC conversion); the
-//! other formats go through `image` with its allocation limits set.
+//! zune-jpeg directly (one header parse, CMYK kept for ICC conversion), AVIF
+//! through `avif.rs` (rav1d); the other formats go through `image` with its
+//! allocation limits set.
 
 use std::io::Cursor;
 
@@ -78,6 +79,10 @@ pub struct Decoded {
 pub(super) fn decode(bytes: &[u8], format: Format, limits: &Limits) -> Result<Decoded, EngineError> {
     let (pixels, meta) = match format {
         Format::Jpeg => decode_jpeg(bytes, limits)?,
+        Format::Avif => {
+            let avif = super::avif::decode(bytes, limits, |w, h| check_pixels(w, h, limits))?;
+            (avif.pixels, Meta { orientation: avif.orientation, frames: avif.frames, icc: avif.icc })
+        }
         _ => decode_with_image(bytes, format, limits)?,
     };
     let orientation = meta.orientation;
@@ -242,6 +247,7 @@ fn image_format(format: Format) -> ImageFormat {
         Format::Gif => ImageFormat::Gif,
         Format::Tiff => ImageFormat::Tiff,
         Format::Bmp => ImageFormat::Bmp,
+        Format::Avif => ImageFormat::Avif,
     }
 }
 

@@ -3,6 +3,8 @@
 //! bytes, and knows nothing of HTTP, storage or metadata. Callers run it on a
 //! blocking thread.
 
+mod av1;
+mod avif;
 mod color;
 mod decode;
 mod encode;

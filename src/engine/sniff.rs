@@ -1,6 +1,6 @@
 //! Format detection from magic bytes only. The file name and any declared
 //! Content-Type are never consulted. Formats we recognise but do not take
-//! (SVG, PDF, PSD, JPEG 2000, HEIF/AVIF without a decoder, Office files) get
+//! (SVG, PDF, PSD, JPEG 2000, HEIC, Office files) get
 //! a message naming them, which helps the uploader.
 
 use super::EngineError;
@@ -15,6 +15,7 @@ pub enum Format {
     Gif,
     Tiff,
     Bmp,
+    Avif,
 }
 
 impl Format {
@@ -26,6 +27,7 @@ impl Format {
             Format::Gif => "gif",
             Format::Tiff => "tiff",
             Format::Bmp => "bmp",
+            Format::Avif => "avif",
         }
     }
 
@@ -37,6 +39,7 @@ impl Format {
             Format::Gif => "image/gif",
             Format::Tiff => "image/tiff",
             Format::Bmp => "image/bmp",
+            Format::Avif => "image/avif",
         }
     }
 }
@@ -68,7 +71,9 @@ pub fn sniff(b: &[u8]) -> Result<Format, EngineError> {
     if b.len() >= 12 && &b[4..8] == b"ftyp" {
         let brand = &b[8..12];
         return match brand {
-            b"avif" | b"avis" => refuse("avif is not supported by this build (no AV1 decoder)"),
+            b"avif" | b"avis" => Ok(Format::Avif),
+            // Generic HEIF brands: AVIF when it lists an AVIF brand.
+            b"mif1" | b"msf1" if compatible_brands(b).any(|c| c == b"avif" || c == b"avis") => Ok(Format::Avif),
             b"heic" | b"heix" | b"hevc" | b"heim" | b"heis" | b"mif1" | b"msf1" => refuse("heif/heic is not supported"),
             _ => refuse("video and other ISO media files are not images we take"),
         };
@@ -89,6 +94,13 @@ pub fn sniff(b: &[u8]) -> Result<Format, EngineError> {
         return refuse("svg, html and xml are active content and are not accepted");
     }
     refuse("not a recognised image format")
+}
+
+/// The compatible brands of an `ftyp` box at the start of `b`.
+fn compatible_brands(b: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let size = u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
+    let end = size.min(b.len()).min(256);
+    b.get(16..end).unwrap_or(&[]).chunks_exact(4)
 }
 
 /// "BM" plus a plausible DIB header size; "BM" alone is too weak.
@@ -132,8 +144,10 @@ mod tests {
         check(b"<!DOCTYPE html><html>", Err("unsupported_format"));
         check(b"%PDF-1.7", Err("unsupported_format"));
         check(b"8BPS\0\x01", Err("unsupported_format"));
-        check(b"\0\0\0\x18ftypavif\0\0\0\0", Err("unsupported_format"));
+        check(b"\0\0\0\x18ftypavif\0\0\0\0", Ok(Format::Avif));
         check(b"\0\0\0\x18ftypheic\0\0\0\0", Err("unsupported_format"));
+        check(b"\0\0\0\x18ftypmif1\0\0\0\0avif", Ok(Format::Avif));
+        check(b"\0\0\0\x18ftypmif1\0\0\0\0heic", Err("unsupported_format"));
         check(b"PK\x03\x04", Err("unsupported_format"));
         check(b"# README\nnot an image", Err("unsupported_format"));
     }

@@ -17,7 +17,8 @@ use crate::keys::{ImageId, Key};
 use crate::meta::{Declared, Metadata};
 
 /// Content types an upload may declare.
-pub const ACCEPTED_TYPES: [&str; 6] = ["image/jpeg", "image/png", "image/webp", "image/gif", "image/tiff", "image/bmp"];
+pub const ACCEPTED_TYPES: [&str; 7] =
+    ["image/jpeg", "image/png", "image/webp", "image/gif", "image/tiff", "image/bmp", "image/avif"];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

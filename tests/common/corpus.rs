@@ -47,9 +47,3 @@ pub fn expected_code(category: &str) -> &'static str {
         other => panic!("no expected code for category {other}"),
     }
 }
-
-/// AVIF has no decoder in this build (see ARCHITECTURE.md): such files are
-/// refused as unsupported, by name.
-pub fn is_avif(file: &str) -> bool {
-    file.ends_with(".avif")
-}

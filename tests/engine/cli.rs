@@ -58,3 +58,34 @@ fn process_writes_variants_and_reports_rejects() {
     let text = String::from_utf8(run.stdout).unwrap();
     assert!(text.contains("640x480") && text.contains("thumb 300x225"), "{text}");
 }
+
+#[test]
+fn bench_render_times_one_on_demand_render() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("photo.png");
+    std::fs::write(&input, encode(&DynamicImage::ImageRgb8(gradient(800, 600)), ImageFormat::Png)).unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_imgpipe"))
+        .args(["bench", "--reps", "2", "--warmup", "0", "--render", "webp?w=64&fit=inside"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let line: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(line["spec"], "webp/w=64", "the spec is reported in canonical form");
+    assert_eq!(line["size"], serde_json::json!([64, 48]));
+    assert_eq!(line["reps"], 2);
+    assert!(line["bytes"].as_u64().unwrap() > 0);
+    assert!(line["median_ms"].as_f64().unwrap() > 0.0);
+
+    let bad = Command::new(env!("CARGO_BIN_EXE_imgpipe"))
+        .args(["bench", "--render", "webp?w=0"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("bad render spec"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}

@@ -2,6 +2,7 @@
 //! the tests; the corpus suite reads `$IMGPIPE_CORPUS` and says when it is
 //! absent.
 
+mod avif;
 mod cli;
 mod corpus;
 mod generated;
