@@ -92,9 +92,12 @@ def main():
         url = f"{base}/img/{created['id']}/webp"
         _, webp = request(url)
 
+        # nginx's workers drop privileges: let them read the file.
+        tmp.chmod(0o755)
         root = tmp / "www"
-        root.mkdir()
+        root.mkdir(mode=0o755)
         (root / "webp").write_bytes(webp)
+        (root / "webp").chmod(0o644)
         nport = free_port()
         conf = tmp / "nginx.conf"
         conf.write_text(f"""
