@@ -156,7 +156,7 @@ if cold:
 zip_ = next(iter(lines("zip.jsonl")), None)
 if zip_:
     mb = zip_["bytes"] / 1e6
-    w(f"| zip ≤ 10 MB ({zip_['arch']}) | {mb:.1f} MB | {'yes' if mb <= 10 else 'no'} |")
+    w(f"| zip ≤ 10 MB ({zip_['arch']}) | {mb:.2f} MB | {'yes' if mb <= 10 else 'no'} |")
 hit = next(iter(lines("throughput-hit.jsonl")), None)
 if hit:
     r = hit["imgpipe"]["requests_per_s"] / hit["nginx"]["requests_per_s"]
