@@ -34,6 +34,13 @@ ssim = {p: {r["image"]: r for r in lines(f"{p}.ssim.jsonl")} for p in PEERS}
 images = list(bench["imgpipe"].keys())
 
 
+def dollars_per_million(seconds, mb, price):
+    """Lambda cost of a million invocations that each take `seconds` of one
+    core: below 1,769 MB the function gets that share of a vCPU."""
+    billed = seconds * max(1.0, 1769 / mb)
+    return (billed * mb / 1024 * price + REQUEST_PRICE) * 1e6
+
+
 def ratio(a, b):
     return f"{a / b:.2f}" if a is not None and b else "–"
 
@@ -220,8 +227,7 @@ for mb in MEMORY_MB:
             if cpu is None:
                 cells.append("–")
                 continue
-            seconds = cpu * max(1.0, 1769 / mb)
-            cells.append(f"{(seconds * mb / 1024 * price + REQUEST_PRICE) * 1e6:,.0f}")
+            cells.append(f"{dollars_per_million(cpu, mb, price):,.0f}")
         w(f"| {mb} | {arch} | {cells[0]} | {cells[1]} | {cells[2]} |")
 w("")
 if "imgpipe" in render and "sharp" in render:
@@ -235,7 +241,6 @@ if "imgpipe" in render and "sharp" in render:
         for arch, price in PRICE.items():
             cells = []
             for p in ("imgpipe", "sharp"):
-                seconds = render[p]["median_ms"] / 1000 * max(1.0, 1769 / mb)
-                cells.append(f"{(seconds * mb / 1024 * price + REQUEST_PRICE) * 1e6:,.2f}")
+                cells.append(f"{dollars_per_million(render[p]['median_ms'] / 1000, mb, price):,.2f}")
             w(f"| {mb} | {arch} | {cells[0]} | {cells[1]} |")
 print("\n".join(out))
