@@ -1,6 +1,6 @@
 //! Encoders: JPEG (jpeg-encoder, SIMD), WebP
-//! (libwebp, method 4 like the original pipeline), PNG (png crate with
-//! zlib-rs at level 6, adaptive filters). Outputs carry no EXIF, XMP or IPTC: only pixels are written.
+//! (libwebp, method 4 like the original pipeline), PNG (`pngenc`: adaptive
+//! filters, libdeflate level 5). Outputs carry no EXIF, XMP or IPTC: only pixels are written.
 //! JPEG has no alpha, so transparent pixels are composited on white.
 
 use image::RgbImage;
@@ -64,25 +64,11 @@ fn webp(pixels: &Pixels, quality: u8) -> Result<Vec<u8>, EngineError> {
     Ok(mem.to_vec())
 }
 
-/// Deflate level of the PNG variant.
-const PNG_LEVEL: u8 = 6;
-
 fn png(pixels: &Pixels) -> Result<Vec<u8>, EngineError> {
     let (w, h) = pixels.dimensions();
-    let (data, color) = match pixels {
-        Pixels::Rgb(img) => (img.as_raw(), png::ColorType::Rgb),
-        Pixels::Rgba(img) => (img.as_raw(), png::ColorType::Rgba),
+    let (data, channels) = match pixels {
+        Pixels::Rgb(img) => (img.as_raw(), 3),
+        Pixels::Rgba(img) => (img.as_raw(), 4),
     };
-    let mut out = Vec::with_capacity(data.len() / 2);
-    let mut encoder = png::Encoder::new(&mut out, w, h);
-    encoder.set_color(color);
-    encoder.set_depth(png::BitDepth::Eight);
-    // zlib level 6: within 3 % of level 9's bytes on photos at about a
-    // quarter of the time (BENCHMARKS.md); level 5 and below drift past 4 %.
-    encoder.set_deflate_compression(png::DeflateCompression::Level(PNG_LEVEL));
-    encoder.set_filter(png::Filter::Adaptive);
-    let mut writer = encoder.write_header().map_err(|e| err("png", e))?;
-    writer.write_image_data(data).map_err(|e| err("png", e))?;
-    writer.finish().map_err(|e| err("png", e))?;
-    Ok(out)
+    super::pngenc::encode(data, w, h, channels, None).map_err(EngineError::Encode)
 }
