@@ -201,7 +201,7 @@ pub fn bench_render(
     let (canonical, render) = render_spec(engine, spec)?;
     let data = std::fs::read(path)?;
     let once = || -> Result<crate::engine::Rendered, EngineError> {
-        let decoded = engine.decode(&data)?;
+        let decoded = engine.decode_for(&data, render.plan)?;
         engine.render(&decoded, &render)
     };
     for _ in 0..warmup {

@@ -14,7 +14,8 @@ use zune_core::colorspace::ColorSpace;
 use zune_core::options::DecoderOptions;
 
 use super::color::{to_srgb, Icc};
-use super::{EngineError, Format, Limits, SourceInfo, MAX_SOURCE_SIDE};
+use super::resize::target_size;
+use super::{EngineError, Format, Limits, Plan, SourceInfo, MAX_SOURCE_SIDE};
 
 /// Decoded pixels: 8-bit sRGB, with alpha only when some pixel is not opaque.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,18 +77,25 @@ pub struct Decoded {
     pub pixels: Pixels,
 }
 
-pub(super) fn decode(bytes: &[u8], format: Format, limits: &Limits) -> Result<Decoded, EngineError> {
+/// Decode `bytes`. With a `plan`, a JPEG may be decoded at 1/2, 1/4 or 1/8
+/// of its size when that still leaves at least the plan's output size (see
+/// [`jpeg_shrink`]); `info` always gives the full size.
+pub(super) fn decode(bytes: &[u8], format: Format, limits: &Limits, plan: Option<Plan>) -> Result<Decoded, EngineError> {
     let (pixels, meta) = match format {
-        Format::Jpeg => decode_jpeg(bytes, limits)?,
+        Format::Jpeg => decode_jpeg(bytes, limits, plan)?,
         Format::Avif => {
             let avif = super::avif::decode(bytes, limits, |w, h| check_pixels(w, h, limits))?;
-            (avif.pixels, Meta { orientation: avif.orientation, frames: avif.frames, icc: avif.icc })
+            (avif.pixels, Meta { orientation: avif.orientation, frames: avif.frames, icc: avif.icc, full: None })
         }
         _ => decode_with_image(bytes, format, limits)?,
     };
     let orientation = meta.orientation;
     let pixels = pixels.oriented(orientation);
-    let (width, height) = pixels.dimensions();
+    let (width, height) = match meta.full {
+        Some((w, h)) if swaps_sides(orientation) => (h, w),
+        Some(full) => full,
+        None => pixels.dimensions(),
+    };
     Ok(Decoded {
         info: SourceInfo {
             format,
@@ -107,6 +115,23 @@ struct Meta {
     orientation: Orientation,
     frames: u32,
     icc: bool,
+    /// The stored (unoriented) size, when the pixels were decoded smaller.
+    full: Option<(u32, u32)>,
+}
+
+fn swaps_sides(o: Orientation) -> bool {
+    matches!(o, Orientation::Rotate90 | Orientation::Rotate270 | Orientation::Rotate90FlipH | Orientation::Rotate270FlipH)
+}
+
+/// The shrink-on-load factor for a plan: the largest of 8, 4 and 2 that is
+/// no more than the whole part of the plan's reduction on either axis, as
+/// sharp chooses it (the reduced-size IDCT then does most of the shrinking
+/// and the resize the rest); 1 when the plan does not shrink by 2.
+pub(super) fn jpeg_shrink(src: (u32, u32), plan: Plan) -> u32 {
+    let target = target_size(src, plan);
+    let (cw, ch) = target.crop.map_or((f64::from(src.0), f64::from(src.1)), |c| (c.width, c.height));
+    let reduction = (cw / f64::from(target.width)).min(ch / f64::from(target.height)).floor();
+    [8, 4, 2].into_iter().find(|&s| f64::from(s) <= reduction).unwrap_or(1)
 }
 
 fn check_pixels(width: u32, height: u32, limits: &Limits) -> Result<(), EngineError> {
@@ -134,7 +159,7 @@ fn undecodable(e: impl std::fmt::Display) -> EngineError {
     EngineError::Undecodable(e.to_string())
 }
 
-fn decode_jpeg(bytes: &[u8], limits: &Limits) -> Result<(Pixels, Meta), EngineError> {
+fn decode_jpeg(bytes: &[u8], limits: &Limits, plan: Option<Plan>) -> Result<(Pixels, Meta), EngineError> {
     // Strict mode: a truncated or corrupt scan is an error, not grey fill.
     let options = DecoderOptions::default()
         .set_strict_mode(true)
@@ -150,6 +175,24 @@ fn decode_jpeg(bytes: &[u8], limits: &Limits) -> Result<(Pixels, Meta), EngineEr
     let icc = icc_bytes.as_deref().and_then(Icc::parse);
     let input = decoder.input_colorspace().ok_or_else(|| undecodable("no colour space"))?;
     let pixels = (width as usize) * (height as usize);
+    let oriented = if swaps_sides(orientation) { (height, width) } else { (width, height) };
+    let shrink = plan.map_or(1, |p| jpeg_shrink(oriented, p));
+    let plain = matches!(input, ColorSpace::YCbCr | ColorSpace::RGB | ColorSpace::Luma);
+    if shrink > 1 && plain && !matches!(icc, Some(Icc::Gray(_))) {
+        let img = decode_jpeg_scaled(bytes, width, height, shrink)?;
+        let (sw, sh) = img.dimensions();
+        let rgb = match &icc {
+            Some(Icc::Rgb(profile)) => {
+                let raw = img.into_raw();
+                let n = (sw as usize) * (sh as usize);
+                let out = to_srgb(profile, &raw, Layout::Rgb, Layout::Rgb, n).unwrap_or(raw);
+                RgbImage::from_raw(sw, sh, out).ok_or_else(|| undecodable("short pixel buffer"))?
+            }
+            _ => img,
+        };
+        let meta = Meta { orientation, frames: 1, icc: icc_bytes.is_some(), full: Some((width, height)) };
+        return Ok((Pixels::Rgb(rgb), meta));
+    }
 
     let out = match (input, &icc) {
         (ColorSpace::CMYK | ColorSpace::YCCK, Some(Icc::Cmyk(profile))) => {
@@ -187,7 +230,28 @@ fn decode_jpeg(bytes: &[u8], limits: &Limits) -> Result<(Pixels, Meta), EngineEr
         }
     };
     let img = RgbImage::from_raw(width, height, out).ok_or_else(|| undecodable("short pixel buffer"))?;
-    Ok((Pixels::Rgb(img), Meta { orientation, frames: 1, icc: icc_bytes.is_some() }))
+    Ok((Pixels::Rgb(img), Meta { orientation, frames: 1, icc: icc_bytes.is_some(), full: None }))
+}
+
+/// Decode a JPEG at 1/`shrink` of its `width`×`height` with jpeg-decoder's
+/// reduced-size IDCTs. The header was already parsed and checked against
+/// the limits; the buffer limit is the scaled image. Grey comes out as RGB.
+fn decode_jpeg_scaled(bytes: &[u8], width: u32, height: u32, shrink: u32) -> Result<RgbImage, EngineError> {
+    let (rw, rh) = (width.div_ceil(shrink), height.div_ceil(shrink));
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    decoder.read_info().map_err(undecodable)?;
+    let requested = (u16::try_from(rw).map_err(undecodable)?, u16::try_from(rh).map_err(undecodable)?);
+    let (sw, sh) = decoder.scale(requested.0, requested.1).map_err(undecodable)?;
+    let (sw, sh) = (u32::from(sw), u32::from(sh));
+    decoder.set_max_decoding_buffer_size((sw as usize) * (sh as usize) * 4);
+    let data = decoder.decode().map_err(undecodable)?;
+    let format = decoder.info().ok_or_else(|| undecodable("no frame header"))?.pixel_format;
+    let rgb = match format {
+        jpeg_decoder::PixelFormat::RGB24 => data,
+        jpeg_decoder::PixelFormat::L8 => data.iter().flat_map(|&v| [v, v, v]).collect(),
+        other => return Err(undecodable(format!("unexpected pixel format {other:?} at reduced scale"))),
+    };
+    RgbImage::from_raw(sw, sh, rgb).ok_or_else(|| undecodable("short pixel buffer"))
 }
 
 /// Photoshop writes CMYK JPEGs with inverted samples and says so with an
@@ -287,7 +351,7 @@ fn decode_with_image(bytes: &[u8], format: Format, limits: &Limits) -> Result<(P
     let img = DynamicImage::from_decoder(decoder).map_err(map_image_error)?;
     let icc = icc_bytes.as_deref().and_then(Icc::parse);
     let pixels = apply_icc(img, icc.as_ref());
-    Ok((pixels, Meta { orientation, frames, icc: icc_bytes.is_some() }))
+    Ok((pixels, Meta { orientation, frames, icc: icc_bytes.is_some(), full: None }))
 }
 
 /// When `image` refuses at the header, read the size ourselves so the error
@@ -358,7 +422,7 @@ fn tiff_cmyk_with_icc(bytes: &[u8], limits: &Limits) -> Result<Option<(Pixels, M
     let rgb =
         to_srgb(&profile, &raw[..n * 4], Layout::Rgba, Layout::Rgb, n).unwrap_or_else(|| cmyk_naive(&raw[..n * 4]));
     let img = RgbImage::from_raw(w, h, rgb).ok_or_else(|| undecodable("short pixel buffer"))?;
-    Ok(Some((Pixels::Rgb(img), Meta { orientation, frames: 1, icc: true })))
+    Ok(Some((Pixels::Rgb(img), Meta { orientation, frames: 1, icc: true, full: None })))
 }
 
 /// Frames in an animation (1 for still images). Counting is best effort:

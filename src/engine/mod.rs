@@ -247,7 +247,19 @@ impl Engine {
             return Err(EngineError::TooLarge { bytes: bytes.len() as u64, limit: self.limits.max_upload_bytes });
         }
         let format = sniff(bytes)?;
-        guard(|| decode::decode(bytes, format, &self.limits))
+        guard(|| decode::decode(bytes, format, &self.limits, None))
+    }
+
+    /// [`decode`](Self::decode) for one render with `plan`: a JPEG that the
+    /// plan shrinks by 2 or more is decoded at 1/2, 1/4 or 1/8 of its size
+    /// (shrink-on-load; `info` still gives the full size). The pixels serve
+    /// that plan, not the standard variants.
+    pub fn decode_for(&self, bytes: &[u8], plan: Plan) -> Result<Decoded, EngineError> {
+        if bytes.len() as u64 > self.limits.max_upload_bytes {
+            return Err(EngineError::TooLarge { bytes: bytes.len() as u64, limit: self.limits.max_upload_bytes });
+        }
+        let format = sniff(bytes)?;
+        guard(|| decode::decode(bytes, format, &self.limits, Some(plan)))
     }
 
     /// The spec of a standard variant for this engine's limits.
@@ -299,7 +311,10 @@ impl Engine {
     /// over a large image.
     pub fn render_many(&self, src: &Decoded, specs: &[RenderSpec]) -> Result<Vec<Rendered>, EngineError> {
         guard(|| {
-            let src_dims = src.pixels.dimensions();
+            // Sizes are planned on the full source; a source decoded smaller
+            // (shrink-on-load) has its crop scaled to its pixels.
+            let src_dims = (src.info.width, src.info.height);
+            let scaled = src.pixels.dimensions() != src_dims;
             let mut sized: Vec<(resize::Target, Cow<'_, Pixels>, Duration)> = Vec::new();
             let mut out = Vec::with_capacity(specs.len());
             for spec in specs {
@@ -325,7 +340,8 @@ impl Engine {
                                 let t = resize::Target { width: target.width, height: target.height, crop: None };
                                 Cow::Owned(resize::resize(p, &t)?)
                             }
-                            None if target.is_identity(src_dims) => Cow::Borrowed(&src.pixels),
+                            None if !scaled && target.is_identity(src_dims) => Cow::Borrowed(&src.pixels),
+                            None if scaled => Cow::Owned(resize::resize(&src.pixels, &target.scaled_crop(src_dims, src.pixels.dimensions()))?),
                             None => Cow::Owned(resize::resize(&src.pixels, &target)?),
                         };
                         sized.push((target, pixels, started.elapsed()));

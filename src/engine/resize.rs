@@ -39,6 +39,14 @@ impl Target {
     pub fn is_identity(&self, src: (u32, u32)) -> bool {
         self.crop.is_none() && (self.width, self.height) == src
     }
+
+    /// This target for a copy of the source at another size: the crop
+    /// rectangle scaled from `planned` to `actual`.
+    pub fn scaled_crop(&self, planned: (u32, u32), actual: (u32, u32)) -> Target {
+        let (fx, fy) = (f64::from(actual.0) / f64::from(planned.0), f64::from(actual.1) / f64::from(planned.1));
+        let crop = self.crop.map(|c| Crop { left: c.left * fx, top: c.top * fy, width: c.width * fx, height: c.height * fy });
+        Target { crop, ..*self }
+    }
 }
 
 /// Scale `a` by `num/den`, rounded, at least 1.

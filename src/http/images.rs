@@ -98,7 +98,7 @@ async fn render_on_miss(
     let (rendered, decode) = state
         .cpu(move || {
             let started = Instant::now();
-            let decoded = engine.decode(&raw.body)?;
+            let decoded = engine.decode_for(&raw.body, spec.plan)?;
             let decode = started.elapsed();
             Ok::<_, crate::engine::EngineError>((engine.render(&decoded, &spec)?, decode))
         })

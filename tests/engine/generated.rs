@@ -180,6 +180,49 @@ fn on_demand_fits() {
     assert!((red - 127.0).abs() < 12.0, "centre crop expected, red={red}");
 }
 
+/// The PNG variant of a render: exact pixels to compare.
+fn png_pixels(r: &imgpipe::engine::Rendered) -> RgbImage {
+    image::load_from_memory(&r.bytes).unwrap().into_rgb8()
+}
+
+#[test]
+fn shrink_on_load_gives_the_full_decode_render() {
+    let e = engine();
+    // Quadrants stored for orientation 6: the scaled decode must orient too.
+    let display = quadrants(1600, 1200);
+    let src = jpeg_with_exif(&stored_for(&display, 6), &exif_block(6));
+    let full = e.decode(&src).unwrap();
+    let spec = |w, h, fit| RenderSpec { format: OutputFormat::Png, quality: 80, plan: Plan { w, h, fit, upscale: false } };
+    let cases = [
+        // (plan, decoded size: 1600x1200 shrunk by 8, 4, 2 or not at all)
+        (spec(Some(200), None, Fit::Inside), (200, 150)),
+        (spec(Some(400), None, Fit::Inside), (400, 300)),
+        (spec(Some(700), None, Fit::Inside), (800, 600)),
+        (spec(Some(1000), None, Fit::Inside), (1600, 1200)),
+        (spec(Some(300), Some(300), Fit::Cover), (400, 300)),
+        (spec(Some(100), Some(500), Fit::Fill), (800, 600)),
+    ];
+    for (s, decoded) in cases {
+        let shrunk = e.decode_for(&src, s.plan).unwrap();
+        assert_eq!((shrunk.info.width, shrunk.info.height), (1600, 1200), "info gives the full size");
+        assert_eq!(shrunk.pixels.dimensions(), decoded, "{s:?}");
+        let a = e.render(&shrunk, &s).unwrap();
+        let b = e.render(&full, &s).unwrap();
+        assert_eq!((a.width, a.height), (b.width, b.height), "{s:?}");
+        let diff = mean_abs_diff(&png_pixels(&a), &png_pixels(&b));
+        assert!(diff < 2.5, "{s:?}: shrink-on-load differs from the full decode by {diff}");
+    }
+    // A tall cover crop: its rectangle is scaled with the pixels.
+    let s = spec(Some(100), Some(400), Fit::Cover);
+    let out = png_pixels(&e.render(&e.decode_for(&src, s.plan).unwrap(), &s).unwrap());
+    let expected = png_pixels(&e.render(&full, &s).unwrap());
+    assert!(mean_abs_diff(&out, &expected) < 2.5);
+    // Not a JPEG: the same as a full decode.
+    let png = encode(&DynamicImage::ImageRgb8(gradient(800, 400)), ImageFormat::Png);
+    let d = e.decode_for(&png, spec(Some(100), None, Fit::Inside).plan).unwrap();
+    assert_eq!(d.pixels.dimensions(), (800, 400));
+}
+
 #[test]
 fn limits_are_checked_from_the_header() {
     let small_limits = Engine::new(Limits { max_pixels: 10_000, ..Limits::default() });
