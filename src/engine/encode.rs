@@ -1,4 +1,4 @@
-//! Encoders: JPEG (jpeg-encoder, SIMD), WebP
+//! Encoders: JPEG (`jpegenc`: optimal Huffman tables, one scan), WebP
 //! (libwebp, method 4 like the original pipeline), PNG (`pngenc`: adaptive
 //! filters, libdeflate level 5). Outputs carry no EXIF, XMP or IPTC: only pixels are written.
 //! JPEG has no alpha, so transparent pixels are composited on white.
@@ -41,14 +41,7 @@ pub(super) fn flatten_on_white(pixels: &Pixels) -> std::borrow::Cow<'_, RgbImage
 fn jpeg(pixels: &Pixels, quality: u8) -> Result<Vec<u8>, EngineError> {
     let rgb = flatten_on_white(pixels);
     let (w, h) = rgb.dimensions();
-    let (w16, h16) = (u16::try_from(w).map_err(|e| err("jpeg", e))?, u16::try_from(h).map_err(|e| err("jpeg", e))?);
-    let mut out = Vec::with_capacity((w * h / 4) as usize);
-    // Standard Huffman tables: jpeg-encoder's optimised tables decode
-    // correctly in libjpeg but are misread by zune-jpeg (used by `image`),
-    // so they would break outputs for part of the Rust ecosystem.
-    let encoder = jpeg_encoder::Encoder::new(&mut out, quality);
-    encoder.encode(rgb.as_raw(), w16, h16, jpeg_encoder::ColorType::Rgb).map_err(|e| err("jpeg", e))?;
-    Ok(out)
+    super::jpegenc::encode(rgb.as_raw(), w, h, quality).map_err(EngineError::Encode)
 }
 
 fn webp(pixels: &Pixels, quality: u8) -> Result<Vec<u8>, EngineError> {

@@ -8,6 +8,7 @@ mod avif;
 mod color;
 mod decode;
 mod encode;
+mod jpegenc;
 mod pngenc;
 mod resize;
 mod sniff;
