@@ -80,7 +80,12 @@ pub struct Decoded {
 /// Decode `bytes`. With a `plan`, a JPEG may be decoded at 1/2, 1/4 or 1/8
 /// of its size when that still leaves at least the plan's output size (see
 /// [`jpeg_shrink`]); `info` always gives the full size.
-pub(super) fn decode(bytes: &[u8], format: Format, limits: &Limits, plan: Option<Plan>) -> Result<Decoded, EngineError> {
+pub(super) fn decode(
+    bytes: &[u8],
+    format: Format,
+    limits: &Limits,
+    plan: Option<Plan>,
+) -> Result<Decoded, EngineError> {
     let (pixels, meta) = match format {
         Format::Jpeg => decode_jpeg(bytes, limits, plan)?,
         Format::Avif => {
@@ -120,7 +125,10 @@ struct Meta {
 }
 
 fn swaps_sides(o: Orientation) -> bool {
-    matches!(o, Orientation::Rotate90 | Orientation::Rotate270 | Orientation::Rotate90FlipH | Orientation::Rotate270FlipH)
+    matches!(
+        o,
+        Orientation::Rotate90 | Orientation::Rotate270 | Orientation::Rotate90FlipH | Orientation::Rotate270FlipH
+    )
 }
 
 /// The shrink-on-load factor for a plan: the largest of 8, 4 and 2 that is

@@ -12,23 +12,23 @@
 
 /// Annex K.1 luminance table, natural order.
 const LUMA: [u16; 64] = [
-    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87,
-    80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92, 49, 64, 78, 87, 103, 121, 120, 101, 72, 92,
-    95, 98, 112, 100, 103, 99,
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51,
+    87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92, 49, 64, 78, 87, 103, 121, 120, 101,
+    72, 92, 95, 98, 112, 100, 103, 99,
 ];
 
 /// Annex K.1 chrominance table, natural order.
 const CHROMA: [u16; 64] = [
-    17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99, 47, 66, 99, 99, 99, 99,
-    99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99,
-    99, 99, 99, 99,
+    17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99, 47, 66, 99, 99, 99,
+    99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99,
+    99, 99, 99, 99, 99, 99,
 ];
 
 /// Natural index of each zigzag position.
 const ZIGZAG: [usize; 64] = [
-    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28, 35,
-    42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62,
-    63,
+    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21,
+    28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54,
+    47, 55, 62, 63,
 ];
 
 /// libjpeg's quality scaling (`jpeg_quality_scaling` + `jpeg_add_quant_table`
@@ -90,7 +90,8 @@ fn transpose(m: &[Row; 8]) -> [Row; 8] {
 const ROUNDER: f32 = 12_582_912.0;
 
 /// libjpeg's AAN output scale per frequency.
-const AAN: [f64; 8] = [1.0, 1.387_039_845, 1.306_562_965, 1.175_875_602, 1.0, 0.785_694_958, 0.541_196_100, 0.275_899_379];
+const AAN: [f64; 8] =
+    [1.0, 1.387_039_845, 1.306_562_965, 1.175_875_602, 1.0, 0.785_694_958, 0.541_196_100, 0.275_899_379];
 
 /// A quantisation table ready for use.
 struct Quant {
@@ -439,7 +440,9 @@ fn encode_portable(rgb: &[u8], width: u32, height: u32, quality: u8) -> Result<V
             };
             let pairs = a.chunks_exact(6).zip(b.chunks_exact(6));
             for ((pa, pb), (cb, cr)) in pairs.zip(cbr.iter_mut().zip(crr.iter_mut())) {
-                let sum = |c: usize| f32::from(u16::from(pa[c]) + u16::from(pa[c + 3]) + u16::from(pb[c]) + u16::from(pb[c + 3]));
+                let sum = |c: usize| {
+                    f32::from(u16::from(pa[c]) + u16::from(pa[c + 3]) + u16::from(pb[c]) + u16::from(pb[c + 3]))
+                };
                 (*cb, *cr) = chroma(sum(0), sum(1), sum(2));
             }
             if w % 2 == 1 {
@@ -544,7 +547,9 @@ mod tests {
     }
 
     fn zune(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
-        let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Jpeg).expect("zune-jpeg reads it").into_rgb8();
+        let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Jpeg)
+            .expect("zune-jpeg reads it")
+            .into_rgb8();
         (img.width(), img.height(), img.into_raw())
     }
 
@@ -581,8 +586,15 @@ mod tests {
         for q in [60u8, 85] {
             let ours = encode(&src, w, h, q).unwrap();
             let mut standard = Vec::new();
-            jpeg_encoder::Encoder::new(&mut standard, q).encode(&src, w as u16, h as u16, jpeg_encoder::ColorType::Rgb).unwrap();
-            assert!(ours.len() < standard.len(), "q{q}: {} bytes vs {} with standard tables", ours.len(), standard.len());
+            jpeg_encoder::Encoder::new(&mut standard, q)
+                .encode(&src, w as u16, h as u16, jpeg_encoder::ColorType::Rgb)
+                .unwrap();
+            assert!(
+                ours.len() < standard.len(),
+                "q{q}: {} bytes vs {} with standard tables",
+                ours.len(),
+                standard.len()
+            );
             let (ours_db, standard_db) = (psnr(&zune(&ours).2, &src), psnr(&zune(&standard).2, &src));
             assert!(ours_db > standard_db - 0.3, "q{q}: {ours_db:.2} dB vs {standard_db:.2} dB");
         }

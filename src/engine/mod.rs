@@ -342,7 +342,10 @@ impl Engine {
                                 Cow::Owned(resize::resize(p, &t)?)
                             }
                             None if !scaled && target.is_identity(src_dims) => Cow::Borrowed(&src.pixels),
-                            None if scaled => Cow::Owned(resize::resize(&src.pixels, &target.scaled_crop(src_dims, src.pixels.dimensions()))?),
+                            None if scaled => Cow::Owned(resize::resize(
+                                &src.pixels,
+                                &target.scaled_crop(src_dims, src.pixels.dimensions()),
+                            )?),
                             None => Cow::Owned(resize::resize(&src.pixels, &target)?),
                         };
                         sized.push((target, pixels, started.elapsed()));

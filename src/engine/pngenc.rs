@@ -30,7 +30,13 @@ impl Filter {
 
 /// Encode `data` (`width`×`height` pixels of `channels` bytes, 3 or 4).
 /// `only` forces one filter on every row (tests); `None` picks per row.
-pub(super) fn encode(data: &[u8], width: u32, height: u32, channels: u8, only: Option<Filter>) -> Result<Vec<u8>, String> {
+pub(super) fn encode(
+    data: &[u8],
+    width: u32,
+    height: u32,
+    channels: u8,
+    only: Option<Filter>,
+) -> Result<Vec<u8>, String> {
     let bpp = usize::from(channels);
     let stride = width as usize * bpp;
     if !(channels == 3 || channels == 4) || stride == 0 || data.len() != stride * height as usize {
@@ -52,7 +58,7 @@ pub(super) fn encode(data: &[u8], width: u32, height: u32, channels: u8, only: O
     ihdr[4..8].copy_from_slice(&height.to_be_bytes());
     ihdr[8] = 8; // bit depth
     ihdr[9] = if channels == 4 { 6 } else { 2 }; // colour type: RGBA or RGB
-    // compression 0, filter method 0, no interlace: already zero
+                                                 // compression 0, filter method 0, no interlace: already zero
     chunk(&mut out, b"IHDR", &ihdr);
     for part in zlib.chunks(MAX_IDAT) {
         chunk(&mut out, b"IDAT", part);

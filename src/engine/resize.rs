@@ -44,7 +44,8 @@ impl Target {
     /// rectangle scaled from `planned` to `actual`.
     pub fn scaled_crop(&self, planned: (u32, u32), actual: (u32, u32)) -> Target {
         let (fx, fy) = (f64::from(actual.0) / f64::from(planned.0), f64::from(actual.1) / f64::from(planned.1));
-        let crop = self.crop.map(|c| Crop { left: c.left * fx, top: c.top * fy, width: c.width * fx, height: c.height * fy });
+        let crop =
+            self.crop.map(|c| Crop { left: c.left * fx, top: c.top * fy, width: c.width * fx, height: c.height * fy });
         Target { crop, ..*self }
     }
 }

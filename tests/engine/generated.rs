@@ -192,7 +192,8 @@ fn shrink_on_load_gives_the_full_decode_render() {
     let display = quadrants(1600, 1200);
     let src = jpeg_with_exif(&stored_for(&display, 6), &exif_block(6));
     let full = e.decode(&src).unwrap();
-    let spec = |w, h, fit| RenderSpec { format: OutputFormat::Png, quality: 80, plan: Plan { w, h, fit, upscale: false } };
+    let spec =
+        |w, h, fit| RenderSpec { format: OutputFormat::Png, quality: 80, plan: Plan { w, h, fit, upscale: false } };
     let cases = [
         // (plan, decoded size: 1600x1200 shrunk by 8, 4, 2 or not at all)
         (spec(Some(200), None, Fit::Inside), (200, 150)),
