@@ -15,7 +15,7 @@ use mp4parse::{ImageMirror, ImageRotation, ParseStrictness};
 
 use super::av1::{self, ColourInfo, Frame, Samples};
 use super::color::{cicp_profile, to_srgb, Icc};
-use super::decode::Pixels;
+use super::decode::{undecodable, Pixels};
 use super::{EngineError, Limits};
 
 /// A decoded AVIF: pixels as stored (orientation not yet applied).
@@ -24,10 +24,6 @@ pub(super) struct Avif {
     pub orientation: Orientation,
     pub frames: u32,
     pub icc: bool,
-}
-
-fn undecodable(e: impl std::fmt::Display) -> EngineError {
-    EngineError::Undecodable(e.to_string())
 }
 
 /// Decoder threads per image: AVIF tiles decode in parallel, and an AVIF

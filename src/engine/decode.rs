@@ -163,7 +163,7 @@ fn exif_orientation(exif: Option<&[u8]>) -> Orientation {
     exif.and_then(Orientation::from_exif_chunk).unwrap_or(Orientation::NoTransforms)
 }
 
-fn undecodable(e: impl std::fmt::Display) -> EngineError {
+pub(super) fn undecodable(e: impl std::fmt::Display) -> EngineError {
     EngineError::Undecodable(e.to_string())
 }
 
