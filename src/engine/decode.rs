@@ -135,7 +135,7 @@ fn swaps_sides(o: Orientation) -> bool {
 /// no more than the whole part of the plan's reduction on either axis, as
 /// sharp chooses it (the reduced-size IDCT then does most of the shrinking
 /// and the resize the rest); 1 when the plan does not shrink by 2.
-pub(super) fn jpeg_shrink(src: (u32, u32), plan: Plan) -> u32 {
+fn jpeg_shrink(src: (u32, u32), plan: Plan) -> u32 {
     let target = target_size(src, plan);
     let (cw, ch) = target.crop.map_or((f64::from(src.0), f64::from(src.1)), |c| (c.width, c.height));
     let reduction = (cw / f64::from(target.width)).min(ch / f64::from(target.height)).floor();

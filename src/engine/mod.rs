@@ -244,11 +244,7 @@ impl Engine {
     /// Sniff, check limits from the header, decode once, orient, convert to
     /// sRGB. Any panic inside a decoder becomes `Undecodable`.
     pub fn decode(&self, bytes: &[u8]) -> Result<Decoded, EngineError> {
-        if bytes.len() as u64 > self.limits.max_upload_bytes {
-            return Err(EngineError::TooLarge { bytes: bytes.len() as u64, limit: self.limits.max_upload_bytes });
-        }
-        let format = sniff(bytes)?;
-        guard(|| decode::decode(bytes, format, &self.limits, None))
+        self.decode_planned(bytes, None)
     }
 
     /// [`decode`](Self::decode) for one render with `plan`: a JPEG that the
@@ -256,11 +252,15 @@ impl Engine {
     /// (shrink-on-load; `info` still gives the full size). The pixels serve
     /// that plan, not the standard variants.
     pub fn decode_for(&self, bytes: &[u8], plan: Plan) -> Result<Decoded, EngineError> {
+        self.decode_planned(bytes, Some(plan))
+    }
+
+    fn decode_planned(&self, bytes: &[u8], plan: Option<Plan>) -> Result<Decoded, EngineError> {
         if bytes.len() as u64 > self.limits.max_upload_bytes {
             return Err(EngineError::TooLarge { bytes: bytes.len() as u64, limit: self.limits.max_upload_bytes });
         }
         let format = sniff(bytes)?;
-        guard(|| decode::decode(bytes, format, &self.limits, Some(plan)))
+        guard(|| decode::decode(bytes, format, &self.limits, plan))
     }
 
     /// The spec of a standard variant for this engine's limits.
@@ -342,11 +342,10 @@ impl Engine {
                                 Cow::Owned(resize::resize(p, &t)?)
                             }
                             None if !scaled && target.is_identity(src_dims) => Cow::Borrowed(&src.pixels),
-                            None if scaled => Cow::Owned(resize::resize(
+                            None => Cow::Owned(resize::resize(
                                 &src.pixels,
                                 &target.scaled_crop(src_dims, src.pixels.dimensions()),
                             )?),
-                            None => Cow::Owned(resize::resize(&src.pixels, &target)?),
                         };
                         sized.push((target, pixels, started.elapsed()));
                         sized.len() - 1

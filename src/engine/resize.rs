@@ -41,7 +41,8 @@ impl Target {
     }
 
     /// This target for a copy of the source at another size: the crop
-    /// rectangle scaled from `planned` to `actual`.
+    /// rectangle scaled from `planned` to `actual` (unchanged when they are
+    /// equal: the factors are exactly 1).
     pub fn scaled_crop(&self, planned: (u32, u32), actual: (u32, u32)) -> Target {
         let (fx, fy) = (f64::from(actual.0) / f64::from(planned.0), f64::from(actual.1) / f64::from(planned.1));
         let crop =
