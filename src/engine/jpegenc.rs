@@ -458,11 +458,23 @@ fn encode_portable(rgb: &[u8], width: u32, height: u32, quality: u8) -> Result<V
         for mx in 0..mcus_x {
             let base = (my * mcus_x + mx) * 6;
             for (i, (oy, ox)) in [(0, 0), (0, 8), (8, 0), (8, 8)].into_iter().enumerate() {
-                let samples: [Row; 8] = std::array::from_fn(|r| {
-                    let at = (oy + r) * padded + mx * 16 + ox;
-                    ys[at..at + 8].try_into().expect("8 samples")
-                });
-                luma.block(&samples, &mut coefs[base + i]);
+                // A luma block wholly past the right or bottom edge is a
+                // dummy, as libjpeg writes it: no AC, and the DC of the block
+                // before it (the top-right one for a bottom row), so it costs
+                // two short symbols instead of coding replicated pixels.
+                let below = my * 16 + oy >= h;
+                if below || mx * 16 + ox >= w {
+                    let from = if below { base + 1 } else { base + i - 1 };
+                    let dc = coefs[from][0];
+                    coefs[base + i] = [0; 64];
+                    coefs[base + i][0] = dc;
+                } else {
+                    let samples: [Row; 8] = std::array::from_fn(|r| {
+                        let at = (oy + r) * padded + mx * 16 + ox;
+                        ys[at..at + 8].try_into().expect("8 samples")
+                    });
+                    luma.block(&samples, &mut coefs[base + i]);
+                }
                 y_counts.block(&coefs[base + i], &mut prev[0]);
             }
             for (j, plane) in [&cbs, &crs].into_iter().enumerate() {
@@ -598,6 +610,36 @@ mod tests {
             let (ours_db, standard_db) = (psnr(&zune(&ours).2, &src), psnr(&zune(&standard).2, &src));
             assert!(ours_db > standard_db - 0.3, "q{q}: {ours_db:.2} dB vs {standard_db:.2} dB");
         }
+    }
+
+    #[test]
+    fn blocks_past_the_edge_are_dummies_not_replicated_pixels() {
+        // 256×8 fills only the top half of its 16-row MCUs. Coding the
+        // bottom half from replicated edge pixels would cost what 256×16
+        // with rows 8..16 repeating row 7 costs; dummy blocks cost almost
+        // nothing, and decoders still return the 8 rows exactly as before.
+        let (w, mut state) = (256u32, 0x9E37_79B9_u32);
+        let top: Vec<u8> = (0..w * 8 * 3)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                state as u8
+            })
+            .collect();
+        let row = (w * 3) as usize;
+        let mut replicated = top.clone();
+        for _ in 8..16 {
+            replicated.extend_from_slice(&top[7 * row..]);
+        }
+        let short = encode(&top, w, 8, 85).unwrap();
+        let tall = encode(&replicated, w, 16, 85).unwrap();
+        assert!(short.len() * 10 < tall.len() * 9, "{} bytes vs {} coding the replicas", short.len(), tall.len());
+        let (zw, zh, z) = zune(&short);
+        let (_, _, t) = zune(&tall);
+        assert_eq!((zw, zh), (w, 8));
+        assert!(psnr(&z, &t[..z.len()]) > 40.0, "{:.1} dB", psnr(&z, &t[..z.len()]));
+        assert_eq!(jpeg_decoder(&short).2.len(), z.len());
     }
 
     #[test]
