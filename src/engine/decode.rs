@@ -186,59 +186,57 @@ fn decode_jpeg(bytes: &[u8], limits: &Limits, plan: Option<Plan>) -> Result<(Pix
     let oriented = if swaps_sides(orientation) { (height, width) } else { (width, height) };
     let shrink = plan.map_or(1, |p| jpeg_shrink(oriented, p));
     let plain = matches!(input, ColorSpace::YCbCr | ColorSpace::RGB | ColorSpace::Luma);
-    if shrink > 1 && plain && !matches!(icc, Some(Icc::Gray(_))) {
+    let shrunk = shrink > 1 && plain && !matches!(icc, Some(Icc::Gray(_)));
+    let (out, (ow, oh)) = if shrunk {
         let img = decode_jpeg_scaled(bytes, width, height, shrink)?;
-        let (sw, sh) = img.dimensions();
-        let rgb = match &icc {
-            Some(Icc::Rgb(profile)) => {
-                let raw = img.into_raw();
-                let n = (sw as usize) * (sh as usize);
-                let out = to_srgb(profile, &raw, Layout::Rgb, Layout::Rgb, n).unwrap_or(raw);
-                RgbImage::from_raw(sw, sh, out).ok_or_else(|| undecodable("short pixel buffer"))?
+        let dims = img.dimensions();
+        (img.into_raw(), dims)
+    } else {
+        let out = match (input, &icc) {
+            (ColorSpace::CMYK | ColorSpace::YCCK, Some(Icc::Cmyk(profile))) => {
+                // Decode to raw CMYK and let the profile do the conversion.
+                let raw_cs = if input == ColorSpace::YCCK { ColorSpace::YCCK } else { ColorSpace::CMYK };
+                decoder.set_options(decoder.options().jpeg_set_out_colorspace(raw_cs));
+                let mut raw = decoder.decode().map_err(undecodable)?;
+                if input == ColorSpace::YCCK {
+                    ycck_to_cmyk(&mut raw);
+                }
+                if adobe_inverted(bytes) {
+                    raw.iter_mut().for_each(|v| *v = 255 - *v);
+                }
+                match to_srgb(profile, &raw, Layout::Rgba, Layout::Rgb, pixels) {
+                    Some(rgb) => rgb,
+                    // Profile unusable: fall back to the naive conversion.
+                    None => cmyk_naive(&raw),
+                }
             }
-            _ => img,
+            (ColorSpace::Luma, Some(Icc::Gray(profile))) => {
+                decoder.set_options(decoder.options().jpeg_set_out_colorspace(ColorSpace::Luma));
+                let grey = decoder.decode().map_err(undecodable)?;
+                match to_srgb(profile, &grey, Layout::Gray, Layout::Rgb, pixels) {
+                    Some(rgb) => rgb,
+                    None => grey.iter().flat_map(|&v| [v, v, v]).collect(),
+                }
+            }
+            _ => {
+                decoder.set_options(decoder.options().jpeg_set_out_colorspace(ColorSpace::RGB));
+                decoder.decode().map_err(undecodable)?
+            }
         };
-        let meta = Meta { orientation, frames: 1, icc: icc_bytes.is_some(), full: Some((width, height)) };
-        return Ok((Pixels::Rgb(rgb), meta));
-    }
-
-    let out = match (input, &icc) {
-        (ColorSpace::CMYK | ColorSpace::YCCK, Some(Icc::Cmyk(profile))) => {
-            // Decode to raw CMYK and let the profile do the conversion.
-            let raw_cs = if input == ColorSpace::YCCK { ColorSpace::YCCK } else { ColorSpace::CMYK };
-            decoder.set_options(decoder.options().jpeg_set_out_colorspace(raw_cs));
-            let mut raw = decoder.decode().map_err(undecodable)?;
-            if input == ColorSpace::YCCK {
-                ycck_to_cmyk(&mut raw);
-            }
-            if adobe_inverted(bytes) {
-                raw.iter_mut().for_each(|v| *v = 255 - *v);
-            }
-            match to_srgb(profile, &raw, Layout::Rgba, Layout::Rgb, pixels) {
-                Some(rgb) => rgb,
-                // Profile unusable: fall back to the naive conversion.
-                None => cmyk_naive(&raw),
-            }
-        }
-        (ColorSpace::Luma, Some(Icc::Gray(profile))) => {
-            decoder.set_options(decoder.options().jpeg_set_out_colorspace(ColorSpace::Luma));
-            let grey = decoder.decode().map_err(undecodable)?;
-            match to_srgb(profile, &grey, Layout::Gray, Layout::Rgb, pixels) {
-                Some(rgb) => rgb,
-                None => grey.iter().flat_map(|&v| [v, v, v]).collect(),
-            }
-        }
-        _ => {
-            decoder.set_options(decoder.options().jpeg_set_out_colorspace(ColorSpace::RGB));
-            let rgb = decoder.decode().map_err(undecodable)?;
-            match &icc {
-                Some(Icc::Rgb(profile)) => to_srgb(profile, &rgb, Layout::Rgb, Layout::Rgb, pixels).unwrap_or(rgb),
-                _ => rgb,
-            }
-        }
+        (out, (width, height))
     };
-    let img = RgbImage::from_raw(width, height, out).ok_or_else(|| undecodable("short pixel buffer"))?;
-    Ok((Pixels::Rgb(img), Meta { orientation, frames: 1, icc: icc_bytes.is_some(), full: None }))
+    // An RGB profile is the one kind the arms above leave to apply, at
+    // whichever size the pixels came out.
+    let out = match &icc {
+        Some(Icc::Rgb(profile)) => {
+            let n = (ow as usize) * (oh as usize);
+            to_srgb(profile, &out, Layout::Rgb, Layout::Rgb, n).unwrap_or(out)
+        }
+        _ => out,
+    };
+    let img = RgbImage::from_raw(ow, oh, out).ok_or_else(|| undecodable("short pixel buffer"))?;
+    let meta = Meta { orientation, frames: 1, icc: icc_bytes.is_some(), full: shrunk.then_some((width, height)) };
+    Ok((Pixels::Rgb(img), meta))
 }
 
 /// Decode a JPEG at 1/`shrink` of its `width`×`height` with jpeg-decoder's
