@@ -1,8 +1,10 @@
 # The CDN. /img/* -> the processed bucket first (Origin Access Control), and
 # on 403/404/5xx the Function URL renders, writes back and answers; the
 # CloudFront Function first turns query transforms and `auto` into the
-# canonical path, which is the cache key and the S3 key. /meta/* and
-# /uploads (and anything else) -> the Function URL; uploads never cached.
+# canonical path, which is the cache key and the S3 key. /meta/*, /uploads,
+# the upload page (/ and /ui/*) and anything else -> the Function URL;
+# uploads never cached. OPTIONS preflights reach the app, which answers them
+# without a token.
 
 locals {
   function_url_domain = trimsuffix(trimprefix(aws_lambda_function_url.http.function_url, "https://"), "/")
@@ -27,7 +29,10 @@ resource "aws_cloudfront_function" "viewer_request" {
   runtime = "cloudfront-js-2.0"
   comment = "Query transforms and auto -> canonical /img path; 400 for bad ids and options"
   publish = true
-  code    = file("${path.module}/cloudfront/viewer-request.js")
+  # Shipped without comment lines and indentation, to stay well under
+  # CloudFront's 10 KB limit; infra/cloudfront/test-njs.sh checks the size
+  # and runs the vectors on the code after the same two rules.
+  code = replace(replace(file("${path.module}/cloudfront/viewer-request.js"), "/(?m)^[ \t]*//.*\n/", ""), "/(?m)^[ \t]+/", "")
 }
 
 # Images: the path alone is the key (no headers, cookies or query).
@@ -51,8 +56,9 @@ resource "aws_cloudfront_cache_policy" "images" {
   }
 }
 
-# Metadata: keyed on the path; the app's Cache-Control decides (short while
-# pending, longer once ready).
+# Metadata: keyed on the path and Origin (the app's CORS answer depends on
+# Origin, and CloudFront does not honour Vary); the app's Cache-Control
+# decides (short while pending, longer once ready).
 resource "aws_cloudfront_cache_policy" "meta" {
   name        = "${var.name}-meta"
   min_ttl     = 0
@@ -63,7 +69,10 @@ resource "aws_cloudfront_cache_policy" "meta" {
       cookie_behavior = "none"
     }
     headers_config {
-      header_behavior = "none"
+      header_behavior = "whitelist"
+      headers {
+        items = ["Origin"]
+      }
     }
     query_strings_config {
       query_string_behavior = "none"
@@ -82,24 +91,51 @@ data "aws_cloudfront_origin_request_policy" "all_but_host" {
   name = "Managed-AllViewerExceptHostHeader"
 }
 
+# Security headers on everything. CORS on the app's routes is the app's own
+# (IMGPIPE_CORS_ORIGINS, from the same variable), and OPTIONS is forwarded to
+# it, so a preflight never needs a token.
 resource "aws_cloudfront_response_headers_policy" "api" {
   name = "${var.name}-api"
-  cors_config {
-    access_control_allow_credentials = false
-    access_control_allow_headers {
-      items = ["authorization", "content-type", "x-amz-content-sha256", "if-none-match"]
+  security_headers_config {
+    content_type_options {
+      override = true
     }
-    access_control_allow_methods {
-      items = ["GET", "HEAD", "POST", "OPTIONS"]
+    strict_transport_security {
+      access_control_max_age_sec = 31536000
+      include_subdomains         = true
+      preload                    = true
+      override                   = true
     }
-    access_control_allow_origins {
-      items = var.cors_allowed_origins
+    referrer_policy {
+      referrer_policy = "strict-origin-when-cross-origin"
+      override        = false
     }
-    access_control_expose_headers {
-      items = ["etag", "location"]
+  }
+}
+
+# /img/*: a CDN hit comes from S3 with no CORS headers of the app's, so the
+# CDN adds the same ones the app would (and answers preflights itself).
+resource "aws_cloudfront_response_headers_policy" "images" {
+  name = "${var.name}-images"
+  dynamic "cors_config" {
+    for_each = length(var.cors_allowed_origins) == 0 ? [] : [var.cors_allowed_origins]
+    content {
+      access_control_allow_credentials = false
+      access_control_allow_headers {
+        items = ["if-none-match"]
+      }
+      access_control_allow_methods {
+        items = ["GET", "HEAD", "OPTIONS"]
+      }
+      access_control_allow_origins {
+        items = cors_config.value
+      }
+      access_control_expose_headers {
+        items = ["etag", "server-timing"]
+      }
+      access_control_max_age_sec = 3600
+      origin_override            = true
     }
-    access_control_max_age_sec = 3600
-    origin_override            = true
   }
   security_headers_config {
     content_type_options {
@@ -124,7 +160,7 @@ resource "aws_cloudfront_distribution" "cdn" {
   #checkov:skip=CKV_AWS_86:Access logs need a log bucket; enable standard logging where wanted.
   #checkov:skip=CKV_AWS_174:The default *.cloudfront.net certificate has a fixed TLS policy; with acm_certificate_arn the minimum is TLSv1.2_2021.
   #checkov:skip=CKV2_AWS_42:A custom certificate needs a domain the operator owns (domain_names, acm_certificate_arn).
-  #checkov:skip=CKV_AWS_305:An image API has no root document; / is answered by the app (404 no_route).
+  #checkov:skip=CKV_AWS_305:No root object: / is the upload page, answered by the app.
   #checkov:skip=CKV_AWS_374:Images are served worldwide; geo restriction is an operator choice.
   enabled         = true
   is_ipv6_enabled = true
@@ -198,7 +234,7 @@ resource "aws_cloudfront_distribution" "cdn" {
     allowed_methods            = ["GET", "HEAD", "OPTIONS"]
     cached_methods             = ["GET", "HEAD"]
     cache_policy_id            = aws_cloudfront_cache_policy.images.id
-    response_headers_policy_id = aws_cloudfront_response_headers_policy.api.id
+    response_headers_policy_id = aws_cloudfront_response_headers_policy.images.id
     compress                   = false
     function_association {
       event_type   = "viewer-request"

@@ -12,6 +12,7 @@ locals {
     IMGPIPE_QUEUE_URL        = aws_sqs_queue.events.url
     IMGPIPE_PUBLIC_BASE_URL  = var.public_base_url
     IMGPIPE_UPLOAD_TOKENS    = var.upload_tokens
+    IMGPIPE_CORS_ORIGINS     = join(",", var.cors_allowed_origins)
     IMGPIPE_SIGNING_KEY      = var.signing_key
     IMGPIPE_UPLOAD_TTL_SECS  = tostring(var.upload_ttl_s)
     IMGPIPE_MAX_UPLOAD_BYTES = tostring(var.max_upload_bytes)

@@ -98,15 +98,27 @@ resource "aws_s3_bucket_lifecycle_configuration" "processed" {
   }
 }
 
-# Browsers PUT straight to the raw bucket with the presigned URL.
+# Browsers PUT straight to the raw bucket with the presigned URL: the upload
+# page served through the CDN (the distribution's own origins) and the pages
+# named in cors_allowed_origins. The rule itself is infra/cors/raw-bucket.json,
+# which the browser tests apply to the emulated bucket as well.
+locals {
+  raw_cors = jsondecode(file("${path.module}/cors/raw-bucket.json"))
+  upload_origins = distinct(concat(
+    ["https://${aws_cloudfront_distribution.cdn.domain_name}"],
+    [for d in var.domain_names : "https://${d}"],
+    var.cors_allowed_origins,
+  ))
+}
+
 resource "aws_s3_bucket_cors_configuration" "raw" {
   bucket = aws_s3_bucket.raw.id
   cors_rule {
-    allowed_methods = ["PUT"]
-    allowed_origins = var.cors_allowed_origins
-    allowed_headers = ["content-type", "content-length"]
-    expose_headers  = ["etag"]
-    max_age_seconds = 3600
+    allowed_methods = local.raw_cors.allowed_methods
+    allowed_origins = local.upload_origins
+    allowed_headers = local.raw_cors.allowed_headers
+    expose_headers  = local.raw_cors.expose_headers
+    max_age_seconds = local.raw_cors.max_age_seconds
   }
 }
 

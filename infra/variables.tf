@@ -165,9 +165,13 @@ variable "acm_certificate_arn" {
 }
 
 variable "cors_allowed_origins" {
-  description = "Origins allowed to call the API and PUT uploads from a browser."
+  description = "Origins of other sites' pages allowed to call the API and PUT uploads from a browser, e.g. [\"https://app.example.com\"], or [\"*\"]; empty (the default): only the upload page served through the CDN itself. Sets IMGPIPE_CORS_ORIGINS, the raw bucket's CORS rule and the CDN's CORS headers on /img/*."
   type        = list(string)
-  default     = ["*"]
+  default     = []
+  validation {
+    condition     = alltrue([for o in var.cors_allowed_origins : o == "*" || can(regex("^https?://[^/?#*]+$", o))])
+    error_message = "Each entry is * or an origin such as https://app.example.com (scheme and host, no path)."
+  }
 }
 
 variable "alarm_topic_arn" {

@@ -2,7 +2,8 @@
 # Offline checks of infra/: every .tf parses and the Lambda environment and
 # IAM match the code (python-hcl2, scripts/check_infra.py), checkov finds 0
 # failed checks (no downloads), and the CloudFront Function agrees with the
-# Rust canonicalizer on every transform vector (node).
+# Rust canonicalizer on every transform vector under node and under njs (the
+# engine CloudFront Functions run on), within its size limit.
 # checkov and python-hcl2 clash, so each has its own venv under target/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,3 +25,5 @@ echo "-- checkov"
 echo "-- CloudFront Function against tests/vectors/transform.json"
 command -v node >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs >/dev/null; }
 node infra/cloudfront/test.mjs
+command -v njs >/dev/null || { echo "installing njs (apt)"; apt-get update -qq && apt-get install -y -qq njs >/dev/null; }
+bash infra/cloudfront/test-njs.sh

@@ -28,7 +28,9 @@ start_emulators() {
 
   local moto_port s3s_port
   moto_port=$(free_port)
-  "$ROOT/target/venv-moto/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >"$EMULATORS_DIR/moto.log" 2>&1 &
+  # Without its global CORS, moto answers browsers with the bucket's own CORS
+  # rules, as S3 does: the browser tests apply infra/'s rule and rely on it.
+  MOTO_DISABLE_GLOBAL_CORS=true "$ROOT/target/venv-moto/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >"$EMULATORS_DIR/moto.log" 2>&1 &
   EMULATOR_PIDS+=($!)
   s3s_port=$(free_port)
   mkdir -p "$EMULATORS_DIR/s3s"

@@ -44,9 +44,13 @@ if [ "$RUST_STATUS" -ne 0 ]; then
   exit "$RUST_STATUS"
 fi
 
+# `cargo test` built the binary the integration tests ran; the browser
+# tests drive that same binary (the AWS case on the same moto).
+echo "== browser (headless Chromium: the upload page, CORS, the AWS path)"
+bash scripts/browser-test.sh "$ROOT/target/debug/imgpipe"
+
 stop_emulators
 
-# `cargo test` built the binary the integration tests ran.
 echo "== API conformance (schemathesis against imgpipe serve)"
 bash scripts/schemathesis.sh "$ROOT/target/debug/imgpipe"
 

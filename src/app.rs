@@ -108,6 +108,8 @@ async fn openapi() -> Response {
 /// Every route: its axum path and the OpenAPI paths it serves. The router
 /// is built from this table and a test holds `openapi.yaml` to it.
 pub const ROUTES: &[(&str, &[&str])] = &[
+    ("/", &["/"]),
+    ("/ui/{file}", &["/ui/{file}"]),
     ("/uploads", &["/uploads"]),
     ("/_upload/{id}", &["/_upload/{id}"]),
     // One handler parses both image path forms (and the query form).
@@ -119,6 +121,8 @@ pub const ROUTES: &[(&str, &[&str])] = &[
 
 fn endpoint(path: &str) -> MethodRouter<AppState> {
     match path {
+        "/" => get(http::page::index),
+        "/ui/{file}" => get(http::page::asset),
         "/uploads" => post(http::uploads::create_upload),
         "/_upload/{id}" => put(http::upload::put_upload),
         "/img/{*rest}" => get(http::images::get_image),
@@ -136,5 +140,6 @@ pub fn router(state: AppState) -> Router {
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), http::cors::cors))
         .with_state(state)
 }

@@ -44,6 +44,54 @@ pub enum Handler {
     Events,
 }
 
+/// Which other origins' pages may call the API (`IMGPIPE_CORS_ORIGINS`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// Same-origin only: no CORS headers are sent (the default).
+    #[default]
+    None,
+    /// Any origin (`*`): the API takes no cookies, so this exposes nothing
+    /// a plain HTTP client could not read.
+    Any,
+    /// Exactly these origins, as `scheme://host[:port]`.
+    List(Vec<String>),
+}
+
+impl CorsOrigins {
+    /// `*`, or a comma list of origins; anything with a path, query or
+    /// another scheme is refused, since a browser never sends it as Origin.
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let raw = raw.trim();
+        if raw == "*" {
+            return Ok(CorsOrigins::Any);
+        }
+        let mut origins = Vec::new();
+        for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let origin = item.trim_end_matches('/').to_ascii_lowercase();
+            let host = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
+            if !host.is_some_and(|h| !h.is_empty() && !h.contains(['/', '?', '#', '*', ' '])) {
+                return Err(ConfigError::Invalid {
+                    name: "IMGPIPE_CORS_ORIGINS",
+                    what: "* or a comma list of origins like https://app.example.com",
+                    value: raw.to_string(),
+                });
+            }
+            origins.push(origin);
+        }
+        Ok(if origins.is_empty() { CorsOrigins::None } else { CorsOrigins::List(origins) })
+    }
+
+    /// The `Access-Control-Allow-Origin` value for a request from `origin`,
+    /// or `None` when that origin may not read the answer.
+    pub fn allow(&self, origin: &str) -> Option<String> {
+        match self {
+            CorsOrigins::None => None,
+            CorsOrigins::Any => Some("*".into()),
+            CorsOrigins::List(list) => list.iter().find(|o| o.eq_ignore_ascii_case(origin)).map(|_| origin.to_string()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -57,8 +105,11 @@ pub struct Config {
     /// Base of the variant URLs in metadata, e.g. `https://cdn.example.com`.
     /// Empty means URLs relative to the host that served the request.
     pub public_base_url: String,
-    /// Bearer tokens accepted by `POST /uploads`; empty means open.
+    /// Tokens accepted by `POST /uploads` (`X-Imgpipe-Token` or
+    /// `Authorization: Bearer`); empty means open.
     pub upload_tokens: Vec<String>,
+    /// Origins whose pages may call the API from a browser.
+    pub cors_origins: CorsOrigins,
     /// Key for `s=` signatures on on-demand transforms; `None` means unsigned.
     pub signing_key: Option<Vec<u8>>,
     /// Key for the local presigned PUT; `None` means one kept in the data dir.
@@ -166,6 +217,7 @@ impl Config {
             upload_tokens: get("IMGPIPE_UPLOAD_TOKENS")
                 .map(|v| v.split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect())
                 .unwrap_or_default(),
+            cors_origins: get("IMGPIPE_CORS_ORIGINS").map_or(Ok(CorsOrigins::None), |v| CorsOrigins::parse(&v))?,
             signing_key: get("IMGPIPE_SIGNING_KEY").map(String::into_bytes),
             upload_secret: get("IMGPIPE_UPLOAD_SECRET").map(String::into_bytes),
             upload_ttl,
@@ -239,6 +291,23 @@ mod tests {
         assert!(config(&[("IMGPIPE_HANDLER", "cron")]).is_err());
         assert!(config(&[("IMGPIPE_S3_PATH_STYLE", "TRUE")]).unwrap().s3_path_style);
         assert!(config(&[("IMGPIPE_S3_PATH_STYLE", "maybe")]).is_err());
+    }
+
+    #[test]
+    fn cors_origins_parse_and_match() {
+        assert_eq!(config(&[]).unwrap().cors_origins, CorsOrigins::None);
+        let any = config(&[("IMGPIPE_CORS_ORIGINS", " * ")]).unwrap().cors_origins;
+        assert_eq!(any.allow("https://x.example"), Some("*".into()));
+        let list = CorsOrigins::parse("https://App.example.com/, http://127.0.0.1:5173").unwrap();
+        assert_eq!(list.allow("https://app.example.com").as_deref(), Some("https://app.example.com"));
+        assert_eq!(list.allow("http://127.0.0.1:5173").as_deref(), Some("http://127.0.0.1:5173"));
+        assert_eq!(list.allow("http://127.0.0.1:5174"), None);
+        assert_eq!(list.allow("null"), None);
+        assert_eq!(CorsOrigins::None.allow("https://app.example.com"), None);
+        for bad in ["app.example.com", "https://app.example.com/path", "ftp://x", "https://*.example.com", "https://"] {
+            let e = CorsOrigins::parse(bad).unwrap_err().to_string();
+            assert!(e.contains("IMGPIPE_CORS_ORIGINS"), "{bad}: {e}");
+        }
     }
 
     #[test]

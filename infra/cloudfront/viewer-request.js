@@ -106,8 +106,11 @@ function number(v, lo, hi) {
   return n >= lo && n <= hi ? n : null;
 }
 
+// The first 32 code points (runtime 2.0 has codePointAt, not Array.from).
 function clip(s) {
-  return Array.from(s).slice(0, 32).join('');
+  var i = 0;
+  for (var n = 0; n < 32 && i < s.length; n++) i += s.codePointAt(i) > 0xffff ? 2 : 1;
+  return s.slice(0, i);
 }
 
 function addOption(opts, pair) {

@@ -1,9 +1,11 @@
 //! HTTP handlers, one file per resource. They see only `AppState` and the
 //! store traits; statuses come from `problem::ApiError`.
 
+pub mod cors;
 pub mod health;
 pub mod images;
 pub mod meta;
+pub mod page;
 pub mod problem;
 pub mod upload;
 pub mod uploads;

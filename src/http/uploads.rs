@@ -29,16 +29,35 @@ pub struct CreateUpload {
     pub filename: Option<String>,
 }
 
+/// The header that carries an upload token. CloudFront's Origin Access
+/// Control signs origin requests and overwrites `Authorization`, so through
+/// the CDN this is the only header that reaches the app intact.
+pub const TOKEN_HEADER: &str = "x-imgpipe-token";
+
+/// The token a request presents: `X-Imgpipe-Token`, else `Authorization:
+/// Bearer` (where no OAC sits in between).
+fn presented_token(headers: &HeaderMap) -> Option<&str> {
+    let own = headers.get(TOKEN_HEADER).and_then(|v| v.to_str().ok()).map(str::trim).filter(|t| !t.is_empty());
+    own.or_else(|| {
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+    })
+}
+
 fn check_token(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     if state.config.upload_tokens.is_empty() {
         return Ok(());
     }
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a bearer token is required"))?;
+    let given = presented_token(headers).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this server needs an upload token: send it as X-Imgpipe-Token (or Authorization: Bearer)",
+        )
+    })?;
     // Compare every configured token in full, so timing says nothing.
     let mut ok = false;
     for t in &state.config.upload_tokens {
@@ -47,7 +66,7 @@ fn check_token(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "this token may not upload"))
+        Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "this upload token is not valid here"))
     }
 }
 
@@ -74,7 +93,15 @@ pub async fn create_upload(
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_format",
-            format!("content_type must be one of {}", ACCEPTED_TYPES.join(", ")),
+            format!(
+                "{} is not an image type imgpipe takes; content_type must be one of {}",
+                if content_type.is_empty() {
+                    "an empty type".to_string()
+                } else {
+                    content_type.chars().take(100).collect()
+                },
+                ACCEPTED_TYPES.join(", ")
+            ),
         ));
     }
     let max = state.engine.limits.max_upload_bytes;
@@ -82,7 +109,7 @@ pub async fn create_upload(
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
-            format!("content_length is over the {max} byte limit"),
+            format!("{} bytes is over the {max} byte limit", req.content_length),
         ));
     }
     let id = ImageId::new();

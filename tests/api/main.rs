@@ -1,6 +1,7 @@
 //! API tests: the real router on a real folder and real SQLite in a tempdir.
 
 mod corpus;
+mod cors;
 mod crash;
 mod flow;
 mod helpers;
