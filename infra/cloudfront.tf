@@ -116,7 +116,7 @@ resource "aws_cloudfront_response_headers_policy" "api" {
 # /img/*: a CDN hit comes from S3 with no CORS headers of the app's, so the
 # CDN adds the same ones the app would (and answers preflights itself).
 resource "aws_cloudfront_response_headers_policy" "images" {
-  name = "${var.name}-images"
+  name = "${var.name}-images-cors"
   dynamic "cors_config" {
     for_each = length(var.cors_allowed_origins) == 0 ? [] : [var.cors_allowed_origins]
     content {

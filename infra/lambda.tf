@@ -104,7 +104,9 @@ resource "aws_lambda_event_source_mapping" "events" {
   batch_size                         = var.events_batch_size
   maximum_batching_window_in_seconds = 1
   function_response_types            = ["ReportBatchItemFailures"]
+  # The poller's own cap bounds concurrent ingests without reserving any of
+  # the account's concurrency (never above a reservation, when one is set).
   scaling_config {
-    maximum_concurrency = max(2, var.events_reserved_concurrency)
+    maximum_concurrency = var.events_reserved_concurrency == -1 ? var.events_max_concurrency : max(2, min(var.events_max_concurrency, var.events_reserved_concurrency))
   }
 }

@@ -104,11 +104,11 @@ resource "aws_s3_bucket_lifecycle_configuration" "processed" {
 # which the browser tests apply to the emulated bucket as well.
 locals {
   raw_cors = jsondecode(file("${path.module}/cors/raw-bucket.json"))
-  upload_origins = distinct(concat(
+  cdn_origins = concat(
     ["https://${aws_cloudfront_distribution.cdn.domain_name}"],
     [for d in var.domain_names : "https://${d}"],
-    var.cors_allowed_origins,
-  ))
+  )
+  upload_origins = distinct(concat(local.cdn_origins, var.cors_allowed_origins))
 }
 
 resource "aws_s3_bucket_cors_configuration" "raw" {

@@ -1,10 +1,10 @@
 variable "name" {
-  description = "Prefix of every resource name (lowercase letters, digits and hyphens)."
+  description = "Prefix of every resource name (lowercase letters, digits and hyphens). At most 26 characters: the longest name it feeds is the processed bucket's prefix, \"<name>-processed-\", and S3 allows a bucket_prefix of 37."
   type        = string
   default     = "imgpipe"
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{1,30}$", var.name))
-    error_message = "name must be 2-31 lowercase letters, digits or hyphens, starting with a letter."
+    condition     = can(regex("^[a-z][a-z0-9-]{0,24}[a-z0-9]$", var.name))
+    error_message = "name must be 2-26 lowercase letters, digits or hyphens, starting with a letter and ending with a letter or digit (it prefixes bucket names, whose prefix S3 limits to 37 characters)."
   }
 }
 
@@ -54,16 +54,37 @@ variable "events_timeout_s" {
   default     = 120
 }
 
+# Reserved concurrency is opt-in: Lambda keeps 100 of the account's
+# concurrency unreserved, and new accounts start with a limit too low to
+# reserve any, so a reservation by default fails the first apply there.
 variable "http_reserved_concurrency" {
-  description = "Reserved concurrency of the http function (caps cost and downstream load)."
+  description = "Reserved concurrency of the http function, to cap cost and downstream load; -1 (the default) reserves none. Needs an account concurrency limit of at least this plus 100."
   type        = number
-  default     = 50
+  default     = -1
+  validation {
+    condition     = var.http_reserved_concurrency == -1 || var.http_reserved_concurrency >= 1
+    error_message = "http_reserved_concurrency is -1 (none) or at least 1."
+  }
 }
 
 variable "events_reserved_concurrency" {
-  description = "Reserved concurrency of the events function."
+  description = "Reserved concurrency of the events function; -1 (the default) reserves none. Needs an account concurrency limit of at least this plus 100."
+  type        = number
+  default     = -1
+  validation {
+    condition     = var.events_reserved_concurrency == -1 || var.events_reserved_concurrency >= 1
+    error_message = "events_reserved_concurrency is -1 (none) or at least 1."
+  }
+}
+
+variable "events_max_concurrency" {
+  description = "At most this many events functions run at once, fed by the SQS queue (the event source mapping's maximum concurrency, 2-1000; reserves nothing)."
   type        = number
   default     = 20
+  validation {
+    condition     = var.events_max_concurrency >= 2 && var.events_max_concurrency <= 1000
+    error_message = "events_max_concurrency is 2-1000."
+  }
 }
 
 variable "events_batch_size" {

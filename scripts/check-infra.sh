@@ -3,7 +3,8 @@
 # IAM match the code (python-hcl2, scripts/check_infra.py), checkov finds 0
 # failed checks (no downloads), and the CloudFront Function agrees with the
 # Rust canonicalizer on every transform vector under node and under njs (the
-# engine CloudFront Functions run on), within its size limit.
+# engine CloudFront Functions run on), within its size limit; then
+# scripts/check-terraform.sh (Terraform itself, and an apply on moto).
 # checkov and python-hcl2 clash, so each has its own venv under target/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,3 +28,6 @@ command -v node >/dev/null || { apt-get update -qq && apt-get install -y -qq nod
 node infra/cloudfront/test.mjs
 command -v njs >/dev/null || { echo "installing njs (apt)"; apt-get update -qq && apt-get install -y -qq njs >/dev/null; }
 bash infra/cloudfront/test-njs.sh
+
+echo "-- Terraform (fmt, init from a local provider mirror, validate, plan and apply on moto)"
+bash scripts/check-terraform.sh

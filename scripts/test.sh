@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command. On a fresh machine it installs what the tests need,
-# starts what they talk to (moto, s3s-fs), runs every test, builds the Lambda
+# starts what they talk to (moto, s3s-fs), runs every test (Rust, browser,
+# infra with a Terraform apply on moto, API conformance), builds the Lambda
 # package, and stops what it started.
 # Usage: scripts/test.sh            (from anywhere inside the repository)
 set -euo pipefail
@@ -49,15 +50,16 @@ fi
 echo "== browser (headless Chromium: the upload page, CORS, the AWS path)"
 bash scripts/browser-test.sh "$ROOT/target/debug/imgpipe"
 
+# The Lambda zip is what the Terraform apply on moto deploys.
+echo "== Lambda package"
+bash scripts/build-lambda.sh
+
+echo "== infra/ (offline, and a Terraform apply on moto)"
+bash scripts/check-infra.sh
+
 stop_emulators
 
 echo "== API conformance (schemathesis against imgpipe serve)"
 bash scripts/schemathesis.sh "$ROOT/target/debug/imgpipe"
-
-echo "== infra/ (offline)"
-bash scripts/check-infra.sh
-
-echo "== Lambda package"
-bash scripts/build-lambda.sh
 
 echo "rust: $PASSED passed, $FAILED failed"

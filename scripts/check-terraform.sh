@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# infra/ checked by Terraform itself, offline: fmt, init against a local
+# provider mirror (no registry), validate; then, on the moto server that
+# scripts/test.sh runs, a plan and an apply of every resource moto
+# implements, and checks that what was applied is what the code expects
+# (tests/terraform/check_applied.py).
+# Without terraform or a provider mirror it prints `SKIP terraform: <why>`.
+# Usage: scripts/check-terraform.sh   (IMGPIPE_TEST_MOTO_URL for the apply)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+TERRAFORM=$(command -v terraform || true)
+if [ -z "$TERRAFORM" ]; then
+  echo "SKIP terraform: no terraform binary on PATH"
+  exit 0
+fi
+MIRROR=${TF_PROVIDER_MIRROR:-}
+if [ -z "$MIRROR" ]; then
+  for root in /opt /usr/share/terraform /usr/local/share/terraform "$HOME/.terraform.d" "$HOME/.local/share/terraform"; do
+    found=$(find "$root" -maxdepth 5 -type d -path '*/registry.terraform.io/hashicorp/aws' 2>/dev/null | head -1)
+    if [ -n "$found" ]; then MIRROR=${found%/registry.terraform.io/hashicorp/aws}; break; fi
+  done
+fi
+if [ -z "$MIRROR" ] || [ ! -d "$MIRROR/registry.terraform.io/hashicorp/aws" ]; then
+  echo "SKIP terraform: no provider mirror holding registry.terraform.io/hashicorp/aws (set TF_PROVIDER_MIRROR)"
+  exit 0
+fi
+
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+cat >"$WORK/cli.tfrc" <<TFRC
+provider_installation {
+  filesystem_mirror {
+    path    = "$MIRROR"
+    include = ["registry.terraform.io/*/*"]
+  }
+  direct {
+    exclude = ["registry.terraform.io/*/*"]
+  }
+}
+TFRC
+export TF_CLI_CONFIG_FILE="$WORK/cli.tfrc" TF_IN_AUTOMATION=1 TF_INPUT=0 CHECKPOINT_DISABLE=1
+# A scratch copy: .terraform/ and state never land in infra/.
+cp -r infra "$WORK/infra"
+cd "$WORK/infra"
+
+echo "-- terraform $("$TERRAFORM" version | head -1 | cut -d' ' -f2), provider mirror $MIRROR"
+"$TERRAFORM" fmt -check -recursive -diff
+"$TERRAFORM" init -backend=false -lockfile=readonly -no-color >/dev/null
+"$TERRAFORM" validate -no-color
+
+MOTO=${IMGPIPE_TEST_MOTO_URL:-}
+if [ -z "$MOTO" ]; then
+  if [ -n "${IMGPIPE_REQUIRE_EMULATORS:-}" ]; then
+    echo "FAIL terraform apply: IMGPIPE_TEST_MOTO_URL is unset but IMGPIPE_REQUIRE_EMULATORS is"
+    exit 1
+  fi
+  echo "SKIP terraform apply: IMGPIPE_TEST_MOTO_URL is unset (scripts/test.sh starts moto)"
+  exit 0
+fi
+ZIP=${LAMBDA_ZIP:-$ROOT/target/lambda/x86_64/imgpipe/bootstrap.zip}
+[ -f "$ZIP" ] || { echo "FAIL terraform apply: no Lambda zip at $ZIP (scripts/build-lambda.sh)"; exit 1; }
+
+sed "s|@MOTO@|$MOTO|g" "$ROOT/tests/terraform/moto_override.tf.in" >moto_override.tf
+# Everything in infra/ that moto implements: not CloudFront (no cache or
+# response-headers policies, no functions), nor what hangs off the
+# distribution (the bucket policy's OAC grant, CloudFront's invoke permissions).
+TARGETS=(
+  aws_s3_bucket.raw aws_s3_bucket.processed
+  aws_s3_bucket_public_access_block.all aws_s3_bucket_ownership_controls.all
+  aws_s3_bucket_server_side_encryption_configuration.all
+  aws_s3_bucket_lifecycle_configuration.raw aws_s3_bucket_lifecycle_configuration.processed
+  aws_s3_bucket_cors_configuration.raw aws_s3_bucket_notification.raw
+  aws_sqs_queue.dlq aws_sqs_queue.events aws_sqs_queue_policy.events
+  aws_dynamodb_table.meta
+  aws_iam_role.fn aws_iam_role_policy.fn
+  aws_cloudwatch_log_group.fn aws_cloudwatch_metric_alarm.dlq_not_empty
+  aws_lambda_function.fn aws_lambda_function_url.http aws_lambda_event_source_mapping.events
+)
+NAME="tf$(date +%s | tail -c 7)"
+VARS=(-var "name=$NAME" -var "lambda_zip=$ZIP" -var 'cors_allowed_origins=["https://app.example"]')
+echo "-- plan and apply on moto ($MOTO): ${#TARGETS[@]} resources and their dependencies"
+"$TERRAFORM" plan -no-color -out=moto.plan "${VARS[@]}" "${TARGETS[@]/#/-target=}" >plan.log 2>&1 || { cat plan.log; exit 1; }
+grep -E '^Plan:' plan.log
+"$TERRAFORM" apply -no-color -auto-approve moto.plan >apply.log 2>&1 || { cat apply.log; exit 1; }
+grep -E '^Apply complete' apply.log
+"$TERRAFORM" output -json >/dev/null 2>&1 || true
+"$TERRAFORM" show -json >state.json
+"$ROOT/target/venv-moto/bin/python" "$ROOT/tests/terraform/check_applied.py" "$MOTO" state.json "$ROOT"

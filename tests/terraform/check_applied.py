@@ -1,0 +1,123 @@
+"""After `terraform apply` of infra/ on moto (scripts/check-terraform.sh):
+read back, through the AWS API, what was created and check it is what the
+code expects.
+
+- the raw bucket's CORS rule is infra/cors/raw-bucket.json, for the page
+  origin and cors_allowed_origins;
+- the notification sends s3:ObjectCreated:* under uploads/ to the events queue;
+- the queue's visibility timeout is at least 6x the events function's
+  timeout (AWS's advice for SQS event sources), and its redrive policy
+  names the dead-letter queue;
+- the table's key is one string partition key, id;
+- both functions carry exactly the IMGPIPE_* variables the binary reads in
+  AWS mode (plus IMGPIPE_HANDLER), and the events function is fed by the
+  queue with partial batch failures.
+
+Usage: python check_applied.py MOTO_URL STATE_JSON REPO_ROOT
+"""
+import json
+import pathlib
+import re
+import sys
+
+import boto3
+
+failures = []
+
+
+def check(ok, what):
+    print(("ok   " if ok else "FAIL ") + what)
+    if not ok:
+        failures.append(what)
+
+
+def resources(state):
+    out = {}
+    for r in state["values"]["root_module"].get("resources", []):
+        # for_each resources are keyed by their index (http, events, raw...).
+        out.setdefault(r["type"], {})[r.get("index", r["name"])] = r["values"]
+    return out
+
+
+def aws_mode_variables(root):
+    src = {p: p.read_text() for p in (root / "src").rglob("*.rs")}
+    config = (root / "src/config.rs").read_text()
+    local_only = set(re.findall(r'"(IMGPIPE_[A-Z0-9_]+)"', re.search(
+        r"LOCAL_ONLY_VARIABLES[^=]*=\s*&\[(.*?)\];", config, re.S).group(1)))
+    read = set()
+    for text in src.values():
+        read |= set(re.findall(r'"(IMGPIPE_[A-Z0-9_]+)"', text))
+    return (read - local_only) | {"IMGPIPE_HANDLER"}
+
+
+def main():
+    endpoint, state_file, root = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3])
+    state = json.loads(pathlib.Path(state_file).read_text())
+    res = resources(state)
+    session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
+    s3 = session.client("s3", endpoint_url=endpoint)
+    sqs = session.client("sqs", endpoint_url=endpoint)
+    ddb = session.client("dynamodb", endpoint_url=endpoint)
+    lam = session.client("lambda", endpoint_url=endpoint)
+
+    raw = res["aws_s3_bucket"]["raw"]["bucket"]
+    rule = json.loads((root / "infra/cors/raw-bucket.json").read_text())
+    cors = s3.get_bucket_cors(Bucket=raw)["CORSRules"]
+    check(len(cors) == 1, f"one CORS rule on {raw}")
+    got = cors[0]
+    check(sorted(got["AllowedMethods"]) == sorted(rule["allowed_methods"]), f"CORS methods {got['AllowedMethods']}")
+    check(sorted(got.get("AllowedHeaders", [])) == sorted(rule["allowed_headers"]), f"CORS headers {got.get('AllowedHeaders')}")
+    check(sorted(got.get("ExposeHeaders", [])) == sorted(rule["expose_headers"]), f"CORS expose {got.get('ExposeHeaders')}")
+    check(got.get("MaxAgeSeconds") == rule["max_age_seconds"], f"CORS max age {got.get('MaxAgeSeconds')}")
+    check({"https://page.example", "https://app.example"} <= set(got["AllowedOrigins"]),
+          f"CORS origins {got['AllowedOrigins']} hold the page's and cors_allowed_origins")
+
+    queue_url = res["aws_sqs_queue"]["events"]["url"]
+    attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+    dlq_arn = res["aws_sqs_queue"]["dlq"]["arn"]
+    notes = s3.get_bucket_notification_configuration(Bucket=raw).get("QueueConfigurations", [])
+    check(len(notes) == 1 and notes[0]["QueueArn"] == attrs["QueueArn"], "the raw bucket notifies the events queue")
+    if notes:
+        check(notes[0]["Events"] == ["s3:ObjectCreated:*"], f"notification events {notes[0]['Events']}")
+        rules = notes[0].get("Filter", {}).get("Key", {}).get("FilterRules", [])
+        check([(r["Name"].lower(), r["Value"]) for r in rules] == [("prefix", "uploads/")], f"notification filter {rules}")
+
+    functions = {f["FunctionName"]: f for f in lam.list_functions()["Functions"]}
+    by_handler = {}
+    for name, f in functions.items():
+        env = lam.get_function_configuration(FunctionName=name).get("Environment", {}).get("Variables", {})
+        if env.get("IMGPIPE_HANDLER") and name in {v["function_name"] for v in res["aws_lambda_function"].values()}:
+            by_handler[env["IMGPIPE_HANDLER"]] = (f, env)
+    check(set(by_handler) == {"http", "events"}, f"two functions, http and events: {sorted(by_handler)}")
+    want = aws_mode_variables(root)
+    for handler, (f, env) in sorted(by_handler.items()):
+        names = {k for k in env if k.startswith("IMGPIPE_")}
+        check(names == want, f"{handler}: IMGPIPE_* variables are those the binary reads"
+              + ("" if names == want else f" (missing {sorted(want - names)}, extra {sorted(names - want)})"))
+        check(env.get("IMGPIPE_BACKEND") == "aws", f"{handler}: IMGPIPE_BACKEND=aws")
+    if "events" in by_handler:
+        timeout = by_handler["events"][0]["Timeout"]
+        visibility = int(attrs["VisibilityTimeout"])
+        check(visibility >= 6 * timeout, f"queue visibility {visibility} s >= 6 x function timeout {timeout} s")
+        mappings = lam.list_event_source_mappings(FunctionName=by_handler["events"][0]["FunctionArn"])["EventSourceMappings"]
+        check(len(mappings) == 1 and mappings[0]["EventSourceArn"] == attrs["QueueArn"], "the events function is fed by the queue")
+        if mappings:
+            check(mappings[0].get("FunctionResponseTypes") == ["ReportBatchItemFailures"], "partial batch failures reported")
+    redrive = json.loads(attrs.get("RedrivePolicy", "{}"))
+    check(redrive.get("deadLetterTargetArn") == dlq_arn, f"redrive to the dead-letter queue {redrive}")
+    check(int(redrive.get("maxReceiveCount", 0)) >= 1, f"maxReceiveCount {redrive.get('maxReceiveCount')}")
+
+    table = res["aws_dynamodb_table"]["meta"]["name"]
+    desc = ddb.describe_table(TableName=table)["Table"]
+    check(desc["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}], f"table key {desc['KeySchema']}")
+    check(desc["AttributeDefinitions"] == [{"AttributeName": "id", "AttributeType": "S"}],
+          f"table attributes {desc['AttributeDefinitions']}")
+
+    if failures:
+        print(f"terraform on moto: {len(failures)} checks failed")
+        sys.exit(1)
+    print("terraform on moto: the applied stack is what the code expects")
+
+
+if __name__ == "__main__":
+    main()
