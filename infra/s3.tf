@@ -11,7 +11,7 @@ locals {
 
 resource "aws_s3_bucket" "raw" {
   #checkov:skip=CKV_AWS_18:Access logs would need a third bucket; CloudTrail data events cover audits when wanted.
-  #checkov:skip=CKV_AWS_21:Uploads are write-once (one presigned PUT per id, replays refused); versions would only add cost.
+  #checkov:skip=CKV_AWS_21:Uploads are create-only (If-None-Match: * signed into each presigned PUT and required by the bucket policy); versions would only add cost.
   #checkov:skip=CKV_AWS_144:Cross-region replication is a disaster-recovery choice left to the operator.
   #checkov:skip=CKV_AWS_145:SSE-S3 (AES-256) instead of KMS: presigned PUTs and reads need no kms:* grants and no per-request KMS cost.
   bucket_prefix = "${var.name}-raw-"
@@ -137,6 +137,29 @@ data "aws_iam_policy_document" "tls_only" {
       test     = "Bool"
       variable = "aws:SecureTransport"
       values   = ["false"]
+    }
+  }
+  # Uploads are create-only: the presigned PUT signs If-None-Match: *, and
+  # a PutObject under uploads/ without it is refused, so a replayed URL (or
+  # one minted with another client) cannot swap an original whose variants
+  # exist. Objects the owner drops in under other keys stay writable.
+  # https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes-enforce.html
+  dynamic "statement" {
+    for_each = each.key == "raw" ? [1] : []
+    content {
+      sid       = "UploadsAreCreateOnly"
+      effect    = "Deny"
+      actions   = ["s3:PutObject"]
+      resources = ["${each.value.arn}/uploads/*"]
+      principals {
+        type        = "*"
+        identifiers = ["*"]
+      }
+      condition {
+        test     = "Null"
+        variable = "s3:if-none-match"
+        values   = ["true"]
+      }
     }
   }
   dynamic "statement" {

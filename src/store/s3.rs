@@ -123,6 +123,10 @@ impl BlobStore for S3Store {
             .key(key.as_str())
             .content_type(content_type)
             .content_length(len)
+            // Create-only: a replay of this URL, or a second URL for the
+            // same key, cannot swap an original whose variants exist. The
+            // header is signed, so it cannot be dropped either.
+            .if_none_match("*")
             .presigned(presigning)
             .await
             .map_err(failure)?;
@@ -130,6 +134,7 @@ impl BlobStore for S3Store {
             req.headers().map(|(k, v)| (k.to_ascii_lowercase(), v.to_string())).collect();
         headers.insert("content-type".into(), content_type.to_string());
         headers.insert("content-length".into(), content_length.to_string());
+        headers.insert("if-none-match".into(), "*".into());
         let expires_at = time::OffsetDateTime::now_utc() + ttl;
         Ok(PresignedPut {
             method: "PUT",

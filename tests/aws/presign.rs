@@ -1,7 +1,8 @@
 //! Presigned PUTs from `S3Store` against s3s-fs, an S3 that checks SigV4
 //! (moto accepts any signature). The URL is good for exactly one key,
-//! content type and length, until it expires; anything else is a 403 and
-//! stores nothing.
+//! content type and length, create-only, until it expires; anything else is
+//! a 403 and stores nothing. A replay is refused (moto, which implements
+//! conditional writes).
 
 use std::time::Duration;
 
@@ -26,8 +27,16 @@ async fn target() -> Option<Target> {
     Some(Target { store: S3Store::new(clients.s3, &bucket) })
 }
 
+/// A PUT as a client following the presigned headers sends it.
 async fn put(url: &str, content_type: &str, body: Vec<u8>) -> u16 {
-    let res = reqwest::Client::new().put(url).header("content-type", content_type).body(body).send().await.unwrap();
+    let res = reqwest::Client::new()
+        .put(url)
+        .header("content-type", content_type)
+        .header("if-none-match", "*")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     res.status().as_u16()
 }
 
@@ -39,9 +48,16 @@ async fn presigned_put_is_good_for_one_key_type_and_length_until_it_expires() {
     let key = Key::raw(&id);
     let p = t.store.presign_put(&key, "image/png", body.len() as u64, Duration::from_secs(300)).await.unwrap();
     let signed = p.url.split("X-Amz-SignedHeaders=").nth(1).unwrap().split('&').next().unwrap().to_string();
-    assert!(signed.contains("content-type") && signed.contains("content-length"), "signed headers: {signed}");
+    for header in ["content-type", "content-length", "if-none-match"] {
+        assert!(signed.contains(header), "{header} is signed: {signed}");
+    }
     assert_eq!(p.headers["content-type"], "image/png");
     assert_eq!(p.headers["content-length"], body.len().to_string());
+    assert_eq!(p.headers["if-none-match"], "*");
+
+    // Without the create-only condition the signature does not match.
+    let res = reqwest::Client::new().put(&p.url).header("content-type", "image/png").body(body.clone()).send();
+    assert_eq!(res.await.unwrap().status(), 403, "If-None-Match dropped");
 
     // Tampered signature.
     let sig = p.url.split("X-Amz-Signature=").nth(1).unwrap().split('&').next().unwrap();
@@ -75,4 +91,30 @@ async fn presigned_put_expires() {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(put(&p.url, "image/png", b"abc".to_vec()).await, 403, "expired");
     assert!(t.store.head(&key).await.unwrap().is_none());
+}
+
+/// S3's conditional write refuses a second PUT with the same URL (moto
+/// implements `If-None-Match: *` on PutObject; s3s-fs does not), so an
+/// original cannot be swapped after its variants exist.
+#[tokio::test]
+async fn a_replayed_presigned_put_is_refused_and_keeps_the_first_bytes() {
+    let Some(endpoint) = aws::moto() else { return };
+    let clients = aws::clients(&endpoint);
+    let bucket = aws::unique("replay");
+    aws::create_bucket(&clients, &bucket).await;
+    let store = S3Store::new(clients.s3, &bucket);
+    let key = Key::raw(&ImageId::new());
+    let p = store.presign_put(&key, "image/png", 5, Duration::from_secs(300)).await.unwrap();
+    let send = |body: &'static [u8]| {
+        let mut req = reqwest::Client::new().put(&p.url);
+        for (k, v) in &p.headers {
+            if k != "content-length" {
+                req = req.header(k.as_str(), v.as_str());
+            }
+        }
+        req.body(body).send()
+    };
+    assert_eq!(send(b"first").await.unwrap().status(), 200);
+    assert_eq!(send(b"swap!").await.unwrap().status(), 412, "a replay is refused");
+    assert_eq!(store.get(&key).await.unwrap().unwrap().body, Bytes::from_static(b"first"));
 }
