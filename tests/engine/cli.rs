@@ -89,3 +89,23 @@ fn bench_render_times_one_on_demand_render() {
         String::from_utf8_lossy(&bad.stderr)
     );
 }
+
+/// Logs to a pipe or a file carry no ANSI colour codes.
+#[test]
+fn logs_to_a_pipe_have_no_colour_codes() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_imgpipe"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(tmp.path())
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next().expect("a log line").unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(first.contains("imgpipe serving"), "{first}");
+    assert!(!first.contains('\u{1b}'), "escape codes in {first:?}");
+}
