@@ -114,9 +114,20 @@ resource "aws_cloudfront_response_headers_policy" "api" {
 }
 
 # /img/*: a CDN hit comes from S3 with no CORS headers of the app's, so the
-# CDN adds the same ones the app would (and answers preflights itself).
+# CDN adds the same ones the app would (and answers preflights itself). The
+# function rewrites `auto` to a format from Accept while the cache key stays
+# the path alone, so browsers and any cache downstream must be told that the
+# answer varies with Accept (and Origin, with CORS): every /img answer says
+# so, since a rewritten `auto` and its format share one cached object.
 resource "aws_cloudfront_response_headers_policy" "images" {
   name = "${var.name}-images-cors"
+  custom_headers_config {
+    items {
+      header   = "Vary"
+      value    = "Accept, Origin"
+      override = true
+    }
+  }
   dynamic "cors_config" {
     for_each = length(var.cors_allowed_origins) == 0 ? [] : [var.cors_allowed_origins]
     content {

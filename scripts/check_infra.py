@@ -6,7 +6,9 @@
    other;
 3. the IAM permissions in infra/iam.tf (local.permissions, the one list)
    cover exactly the S3, DynamoDB and SQS calls in src/, and the policies
-   are built from that list.
+   are built from that list;
+4. /img/* answers through the CDN carry Vary: Accept while its cache key
+   stays the path alone.
 
 Usage: python check_infra.py REPO_ROOT   (run in a venv with python-hcl2)
 """
@@ -139,6 +141,36 @@ policy_text = (INFRA / "iam.tf").read_text()
 if "for_each = local.permissions" not in policy_text or "each.value.raw" not in policy_text:
     fail("infra/iam.tf policies must be built from local.permissions")
 print(f"iam: {len(calls)} SDK operations in src/ -> {len(needed)} actions; granted {len(granted)}")
+
+# 4. The CDN: `auto` answers carry Vary: Accept, while the cache key of
+# /img/* stays the path alone (the function has already turned Accept into
+# the format in the path).
+resources = {}
+for block in blocks("resource"):
+    for kind, named in block.items():
+        for name, body in named.items():
+            resources[(strip(kind), strip(name))] = body
+cdn = resources.get(("aws_cloudfront_distribution", "cdn"), {})
+img = [b for b in cdn.get("ordered_cache_behavior", []) if strip(b.get("path_pattern")) == "/img/*"]
+if len(img) != 1:
+    fail("the distribution needs one /img/* behavior")
+else:
+    policy = re.search(r"aws_cloudfront_response_headers_policy\.(\w+)\.id", str(img[0].get("response_headers_policy_id")))
+    cache = re.search(r"aws_cloudfront_cache_policy\.(\w+)\.id", str(img[0].get("cache_policy_id")))
+    headers = resources.get(("aws_cloudfront_response_headers_policy", policy.group(1) if policy else ""), {})
+    vary = [i for c in headers.get("custom_headers_config", []) for i in c.get("items", [])
+            if strip(i.get("header", "")).lower() == "vary"]
+    if not vary or "accept" not in strip(vary[0].get("value", "")).lower() or not vary[0].get("override"):
+        fail("/img/* answers must carry Vary: Accept (response headers policy, override = true)")
+    key = resources.get(("aws_cloudfront_cache_policy", cache.group(1) if cache else ""), {})
+    params = key.get("parameters_in_cache_key_and_forwarded_to_origin", [{}])[0]
+    behaviors = [strip(params.get(k, [{}])[0].get(b, ""))
+                 for k, b in (("headers_config", "header_behavior"), ("cookies_config", "cookie_behavior"),
+                              ("query_strings_config", "query_string_behavior"))]
+    if behaviors != ["none", "none", "none"]:
+        fail(f"the /img/* cache key must be the path alone (headers, cookies, query: none), got {behaviors}")
+    if not failures:
+        print("cdn: /img/* answers vary on Accept; its cache key is the path alone")
 
 if failures:
     print(f"{len(failures)} infra check(s) failed")
