@@ -15,6 +15,8 @@ locals {
       buckets = ["s3:ListBucket"]
       table   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DescribeTable"]
       queue   = []
+      # The settings under parameters_path, once per cold start (ssm.tf).
+      parameters = ["ssm:GetParametersByPath"]
     }
     events = {
       raw       = ["s3:GetObject"]
@@ -22,7 +24,8 @@ locals {
       buckets   = []
       table     = ["dynamodb:GetItem", "dynamodb:PutItem"]
       # What the SQS event source mapping calls with the function's role.
-      queue = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
+      queue      = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
+      parameters = ["ssm:GetParametersByPath"]
     }
   }
 }
@@ -84,6 +87,18 @@ data "aws_iam_policy_document" "fn" {
       sid       = "Queue"
       actions   = statement.value
       resources = [aws_sqs_queue.events.arn]
+    }
+  }
+  dynamic "statement" {
+    for_each = length(each.value.parameters) > 0 ? [each.value.parameters] : []
+    content {
+      sid     = "Parameters"
+      actions = statement.value
+      # GetParametersByPath is authorised on the path; the parameters below it too.
+      resources = [
+        "arn:${data.aws_partition.current.partition}:ssm:${var.region}:${data.aws_caller_identity.current.account_id}:parameter${trimsuffix(local.parameters_path, "/")}",
+        "arn:${data.aws_partition.current.partition}:ssm:${var.region}:${data.aws_caller_identity.current.account_id}:parameter${local.parameters_path}*",
+      ]
     }
   }
   statement {

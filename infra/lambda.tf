@@ -2,18 +2,17 @@
 # IMGPIPE_HANDLER=events on the SQS queue.
 
 locals {
-  # Every IMGPIPE_* variable the binary reads in AWS mode
-  # (scripts/check_infra.py holds this to src/).
+  # Every IMGPIPE_* variable the binary reads in AWS mode, but those kept in
+  # SSM Parameter Store under parameters_path (ssm.tf); scripts/check_infra.py
+  # holds both lists to src/.
   environment = {
     IMGPIPE_BACKEND          = "aws"
     IMGPIPE_RAW_BUCKET       = aws_s3_bucket.raw.bucket
     IMGPIPE_PROCESSED_BUCKET = aws_s3_bucket.processed.bucket
     IMGPIPE_TABLE            = aws_dynamodb_table.meta.name
     IMGPIPE_QUEUE_URL        = aws_sqs_queue.events.url
-    IMGPIPE_PUBLIC_BASE_URL  = var.public_base_url
-    IMGPIPE_UPLOAD_TOKENS    = var.upload_tokens
+    IMGPIPE_PARAMETERS       = local.parameters_path
     IMGPIPE_CORS_ORIGINS     = join(",", var.cors_allowed_origins)
-    IMGPIPE_SIGNING_KEY      = var.signing_key
     IMGPIPE_UPLOAD_TTL_SECS  = tostring(var.upload_ttl_s)
     IMGPIPE_MAX_UPLOAD_BYTES = tostring(var.max_upload_bytes)
     IMGPIPE_MAX_PIXELS       = tostring(var.max_pixels)

@@ -36,10 +36,14 @@ variable "http_memory_mb" {
   default     = 2048
 }
 
+# 1,769 MB is where Lambda gives a function one full vCPU. The five-variant
+# set runs on one core, so below that it is slower at the same cost per
+# upload, and above it costs more for no speed (BENCHMARKS.md, "Cost per
+# million"); peak RSS on a 12 MP photo is well under it.
 variable "events_memory_mb" {
-  description = "Memory of the events function (decodes the original once, encodes five variants)."
+  description = "Memory of the events function (decodes the original once, encodes five variants); 1769 MB is one full vCPU."
   type        = number
-  default     = 3008
+  default     = 1769
 }
 
 variable "http_timeout_s" {

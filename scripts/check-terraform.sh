@@ -77,9 +77,11 @@ TARGETS=(
   aws_iam_role.fn aws_iam_role_policy.fn
   aws_cloudwatch_log_group.fn aws_cloudwatch_metric_alarm.dlq_not_empty
   aws_lambda_function.fn aws_lambda_function_url.http aws_lambda_event_source_mapping.events
+  aws_ssm_parameter.public_base_url aws_ssm_parameter.upload_tokens aws_ssm_parameter.signing_key
 )
 NAME="tf$(date +%s | tail -c 7)"
-VARS=(-var "name=$NAME" -var "lambda_zip=$ZIP" -var 'cors_allowed_origins=["https://app.example"]')
+VARS=(-var "name=$NAME" -var "lambda_zip=$ZIP" -var 'cors_allowed_origins=["https://app.example"]'
+  -var "upload_tokens=token-$NAME" -var "signing_key=key-$NAME")
 echo "-- plan and apply on moto ($MOTO): ${#TARGETS[@]} resources and their dependencies"
 "$TERRAFORM" plan -no-color -out=moto.plan "${VARS[@]}" "${TARGETS[@]/#/-target=}" >plan.log 2>&1 || { cat plan.log; exit 1; }
 grep -E '^Plan:' plan.log

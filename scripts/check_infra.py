@@ -67,7 +67,20 @@ read = set()
 for text in src.values():
     read |= set(re.findall(r'"(IMGPIPE_[A-Z0-9_]+)"', text))
 aws_vars = read - local_only
+# Variables infra/ keeps in SSM Parameter Store under IMGPIPE_PARAMETERS
+# (ssm.tf) rather than in the functions' environment.
+parameter_vars = set(re.findall(r'"(IMGPIPE_[A-Z0-9_]+)"', re.search(
+    r"PARAMETER_VARIABLES[^=]*=\s*&\[(.*?)\];", src[ROOT / "src/config.rs"], re.S).group(1)))
+ssm_text = (INFRA / "ssm.tf").read_text() if (INFRA / "ssm.tf").exists() else ""
+in_ssm = {v for v in parameter_vars if "${local.parameters_path}" + v in ssm_text}
+for v in sorted(parameter_vars - in_ssm):
+    fail(f"{v} may come from SSM but infra/ssm.tf writes no parameter for it")
 env = {strip(k) for k in locals_().get("environment", {})}
+for v in sorted(env & in_ssm):
+    fail(f"{v} is in SSM (ssm.tf): it must not be in the functions' environment too")
+if in_ssm and "IMGPIPE_PARAMETERS" not in env:
+    fail("the functions need IMGPIPE_PARAMETERS to find the SSM parameters")
+env |= in_ssm
 functions = [{strip(k): v for k, v in r.items()} for r in blocks("resource")]
 functions = [r["aws_lambda_function"] for r in functions if "aws_lambda_function" in r]
 if not functions:
@@ -85,7 +98,7 @@ for v in sorted(given - read):
 permissions = locals_().get("permissions", {})
 if set(permissions) != {"http", "events"}:
     fail(f"local.permissions must name exactly http and events, got {sorted(permissions)}")
-print(f"environment: {len(aws_vars)} AWS-mode variables, all set on both functions"
+print(f"environment: {len(aws_vars)} AWS-mode variables, all set on both functions ({len(in_ssm)} of them in SSM)"
       if not failures else "environment: see failures")
 
 # 3. IAM. Each SDK operation the code calls, as the IAM action it needs.
@@ -100,6 +113,7 @@ ACTIONS = {
     ("dynamodb", "scan"): ["dynamodb:Scan"],
     ("sqs", "receive_message"): ["sqs:ReceiveMessage"],
     ("sqs", "delete_message"): ["sqs:DeleteMessage"],
+    ("ssm", "get_parameters_by_path"): ["ssm:GetParametersByPath"],
 }
 # Calls no Lambda function makes: the scan behind MetaStore::pending serves
 # only the local work queue's resume pass.
@@ -117,7 +131,7 @@ for path, text in src.items():
             fail(f"{rel}: an SDK call on self.client in a file of unknown service")
         else:
             calls.add((service, m.group(1)))
-    for m in re.finditer(r"clients\s*\.\s*(s3|sqs|dynamodb)\s*\.\s*(\w+)\s*\(", text):
+    for m in re.finditer(r"clients\s*\.\s*(s3|sqs|dynamodb|ssm)\s*\.\s*(\w+)\s*\(", text):
         if m.group(2) != "clone":
             calls.add((m.group(1), m.group(2)))
 needed = set()

@@ -25,6 +25,18 @@ pub enum ConfigError {
 /// the Lambda functions (checked by `scripts/check_infra.py`).
 pub const LOCAL_ONLY_VARIABLES: &[&str] = &["IMGPIPE_DATA_DIR", "IMGPIPE_UPLOAD_SECRET", "IMGPIPE_ADDR"];
 
+/// Variables that may also come from SSM Parameter Store, as parameters
+/// named `<IMGPIPE_PARAMETERS><VARIABLE>` (SecureString for the secrets),
+/// read once at start; an environment variable of the same name wins.
+/// `infra/` keeps the secrets and the CDN's URL there rather than in the
+/// functions' environment.
+pub const PARAMETER_VARIABLES: &[&str] = &["IMGPIPE_UPLOAD_TOKENS", "IMGPIPE_SIGNING_KEY", "IMGPIPE_PUBLIC_BASE_URL"];
+
+/// The process environment, with empty values as unset.
+pub fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
 /// Where blobs and metadata live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
@@ -122,12 +134,15 @@ pub struct Config {
     /// Path-style S3 URLs (`endpoint/bucket/key`), for endpoints without
     /// per-bucket host names (MinIO, some emulators).
     pub s3_path_style: bool,
+    /// SSM Parameter Store path (`/imgpipe/prod/`) holding some of
+    /// `PARAMETER_VARIABLES`; `None` means the environment alone.
+    pub parameters_path: Option<String>,
 }
 
 impl Config {
     /// Read the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        Self::from_lookup(env_var)
     }
 
     /// Read configuration through `get`, so tests need not touch the
@@ -210,7 +225,18 @@ impl Config {
             Some("true" | "1" | "yes") => true,
             Some(_) => return Err(invalid("IMGPIPE_S3_PATH_STYLE", "true or false", &get)),
         };
+        let parameters_path = match get("IMGPIPE_PARAMETERS") {
+            None => None,
+            Some(p) if p.starts_with('/') && !p.contains(char::is_whitespace) && p.len() <= 900 => {
+                Some(if p.ends_with('/') { p } else { format!("{p}/") })
+            }
+            Some(_) => return Err(invalid("IMGPIPE_PARAMETERS", "an SSM parameter path like /imgpipe/prod/", &get)),
+        };
+        if parameters_path.is_some() && !matches!(backend, Backend::Aws { .. }) {
+            return Err(invalid("IMGPIPE_PARAMETERS", "set only with IMGPIPE_BACKEND=aws", &get));
+        }
         Ok(Config {
+            parameters_path,
             backend,
             limits,
             public_base_url: get("IMGPIPE_PUBLIC_BASE_URL").unwrap_or_default().trim_end_matches('/').to_string(),
@@ -308,6 +334,26 @@ mod tests {
             let e = CorsOrigins::parse(bad).unwrap_err().to_string();
             assert!(e.contains("IMGPIPE_CORS_ORIGINS"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn parameters_path_is_an_aws_setting() {
+        let aws = [
+            ("IMGPIPE_BACKEND", "aws"),
+            ("IMGPIPE_RAW_BUCKET", "r"),
+            ("IMGPIPE_PROCESSED_BUCKET", "p"),
+            ("IMGPIPE_TABLE", "t"),
+        ];
+        let with = |path: &'static str| {
+            let mut vars = aws.to_vec();
+            vars.push(("IMGPIPE_PARAMETERS", path));
+            config(&vars)
+        };
+        assert_eq!(with("/imgpipe/prod").unwrap().parameters_path.as_deref(), Some("/imgpipe/prod/"));
+        assert_eq!(with("/imgpipe/prod/").unwrap().parameters_path.as_deref(), Some("/imgpipe/prod/"));
+        assert!(with("imgpipe/prod").is_err());
+        assert!(config(&[("IMGPIPE_PARAMETERS", "/imgpipe/")]).unwrap_err().to_string().contains("IMGPIPE_PARAMETERS"));
+        assert_eq!(config(&aws).unwrap().parameters_path, None);
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub const MAX_INLINE_BODY: usize = 4_500_000;
 pub async fn run(config: Config) -> Result<(), Error> {
     let handler = config.handler.ok_or("IMGPIPE_HANDLER is not set")?;
     let clients = Clients::from_env(&config).await;
+    let config = aws::with_parameters(config, &clients).await?;
     let raw_bucket = aws::names(&config)?.raw_bucket.to_string();
     let state = aws::state(config, &clients)?;
     match handler {

@@ -177,6 +177,7 @@ fn run() -> anyhow::Result<ExitCode> {
             let raw_bucket = names.raw_bucket.to_string();
             runtime()?.block_on(async {
                 let clients = imgpipe::aws::Clients::from_env(&config).await;
+                let config = imgpipe::aws::with_parameters(config, &clients).await?;
                 let state = imgpipe::aws::state(config, &clients)?;
                 tracing::info!(%queue_url, "imgpipe worker polling");
                 imgpipe::worker::run(state, &clients, &queue_url, &raw_bucket, imgpipe::serve::shutdown_signal())

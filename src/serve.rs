@@ -31,6 +31,8 @@ pub enum ServeError {
     Config(crate::config::ConfigError),
     #[error("server: {0}")]
     Server(std::io::Error),
+    #[error(transparent)]
+    Parameters(#[from] crate::aws::ParametersError),
 }
 
 /// The local `AppState` on `data_dir`, with its queue's receiving end.
@@ -74,6 +76,7 @@ pub async fn shutdown_signal() {
 pub async fn run_aws(config: Config, addr: SocketAddr) -> Result<(), ServeError> {
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
     let clients = crate::aws::Clients::from_env(&config).await;
+    let config = crate::aws::with_parameters(config, &clients).await?;
     let state = crate::aws::state(config, &clients).map_err(ServeError::Config)?;
     tracing::info!(%addr, "imgpipe serving on AWS storage");
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(ServeError::Server)

@@ -3,6 +3,7 @@
 //! from the SDK's own environment (`AWS_REGION`, `AWS_ENDPOINT_URL`,
 //! `AWS_ACCESS_KEY_ID`, ...), so MinIO, R2 or an emulator need no code here.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use aws_config::BehaviorVersion;
@@ -12,16 +13,18 @@ use aws_sdk_s3::error::SdkError;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 
 use crate::app::AppState;
-use crate::config::{Backend, Config, ConfigError};
+use crate::config::{Backend, Config, ConfigError, PARAMETER_VARIABLES};
 use crate::meta::dynamo::DynamoMeta;
 use crate::store::s3::S3Store;
 
-/// The three service clients, sharing one connection pool and credentials.
+/// The service clients, sharing one connection pool and credentials.
 #[derive(Clone, Debug)]
 pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
+    /// Parameter Store: read once at start (`with_parameters`).
+    pub ssm: aws_sdk_ssm::Client,
 }
 
 impl Clients {
@@ -38,6 +41,7 @@ impl Clients {
             s3: aws_sdk_s3::Client::from_conf(s3),
             dynamodb: aws_sdk_dynamodb::Client::new(sdk),
             sqs: aws_sdk_sqs::Client::new(sdk),
+            ssm: aws_sdk_ssm::Client::new(sdk),
         }
     }
 }
@@ -45,6 +49,48 @@ impl Clients {
 /// The SDK's HTTPS client, on rustls with ring.
 pub fn http_client() -> aws_sdk_s3::config::SharedHttpClient {
     aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ParametersError {
+    #[error("reading SSM parameters under {path}: {message}")]
+    Read { path: String, message: String },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// `config` with the `PARAMETER_VARIABLES` found under its SSM path
+/// (`IMGPIPE_PARAMETERS`) filled in where the environment leaves them
+/// unset. One paginated call at start, SecureStrings decrypted; other
+/// parameters under the path are ignored. Without a path, `config` as is.
+pub async fn with_parameters(config: Config, clients: &Clients) -> Result<Config, ParametersError> {
+    let Some(path) = config.parameters_path.clone() else { return Ok(config) };
+    let mut found: HashMap<String, String> = HashMap::new();
+    let mut pages = clients.ssm.get_parameters_by_path().path(&path).with_decryption(true).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| ParametersError::Read {
+            path: path.clone(),
+            message: aws_sdk_ssm::error::DisplayErrorContext(e).to_string(),
+        })?;
+        for p in page.parameters() {
+            let name = p.name().unwrap_or_default().strip_prefix(path.as_str()).unwrap_or_default();
+            if PARAMETER_VARIABLES.contains(&name) {
+                found.insert(name.to_string(), p.value().unwrap_or_default().to_string());
+            }
+        }
+    }
+    tracing::info!(%path, names = ?found.keys().collect::<Vec<_>>(), "settings from SSM parameters");
+    let lookup = |name: &str| match name {
+        // This config is AWS's, whether the environment or `--backend` said so.
+        "IMGPIPE_BACKEND" => Some("aws".to_string()),
+        _ => crate::config::env_var(name).or_else(|| found.get(name).cloned().filter(|v| !v.is_empty())),
+    };
+    let mut merged = Config::from_lookup(lookup)?;
+    // A default `main` gave (serve's own address) stays unless a parameter set one.
+    if merged.public_base_url.is_empty() {
+        merged.public_base_url = config.public_base_url;
+    }
+    Ok(merged)
 }
 
 /// The names `IMGPIPE_BACKEND=aws` needs.

@@ -132,3 +132,67 @@ async fn lambda_handler_outside_lambda_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("AWS_LAMBDA_RUNTIME_API"), "{err}");
 }
+
+/// Secrets and the CDN's URL from SSM Parameter Store, as infra/ deploys
+/// them: `IMGPIPE_PARAMETERS` names the path; serve and the worker read it
+/// once at start; tokens and URLs follow without being in the environment.
+#[tokio::test]
+async fn settings_come_from_ssm_parameters() {
+    use aws_sdk_ssm::types::ParameterType;
+    let Some(endpoint) = aws::moto() else { return };
+    let stack = Stack::create(&endpoint).await;
+    let path = format!("/imgpipe/{}/", aws::unique("params"));
+    for (name, value, kind) in [
+        ("IMGPIPE_PUBLIC_BASE_URL", "https://cdn.example.test", ParameterType::String),
+        ("IMGPIPE_UPLOAD_TOKENS", "ssm-token", ParameterType::SecureString),
+        ("SOMETHING_ELSE", "ignored", ParameterType::String),
+    ] {
+        let put = stack.clients.ssm.put_parameter().name(format!("{path}{name}")).value(value).r#type(kind);
+        put.send().await.unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut env = stack.env("");
+    env.retain(|(k, _)| k != "IMGPIPE_PUBLIC_BASE_URL");
+    env.push(("IMGPIPE_PARAMETERS".into(), path.trim_end_matches('/').into()));
+    let addr = format!("127.0.0.1:{port}");
+    let serve = Child::spawn(&["serve", "--addr", &addr], &env, dir.path(), "serve");
+    let worker = Child::spawn(&["worker"], &env, dir.path(), "worker");
+
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    while http.get(format!("{base}/health")).send().await.is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "serve did not start\n{}", serve.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let original = jpeg(64, 48);
+    let body = serde_json::json!({"content_type": "image/jpeg", "content_length": original.len()});
+    let refused = http.post(format!("{base}/uploads")).json(&body).send().await.unwrap();
+    assert_eq!(refused.status(), 401, "the token from SSM is required");
+    let created: serde_json::Value = http
+        .post(format!("{base}/uploads"))
+        .header("x-imgpipe-token", "ssm-token")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["urls"]["thumb"], format!("https://cdn.example.test/img/{id}/thumb"));
+    put_presigned(&created["upload"], original).await;
+    let meta = loop {
+        let meta: serde_json::Value = http.get(format!("{base}/meta/{id}")).send().await.unwrap().json().await.unwrap();
+        if meta["status"] != "pending" {
+            break meta;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "not processed\n{}", worker.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(meta["status"], "ready", "{meta}");
+    // The worker wrote the metadata: it read the CDN's URL from SSM too.
+    assert_eq!(meta["variants"]["webp"]["url"], format!("https://cdn.example.test/img/{id}/webp"));
+    assert!(worker.log().contains("settings from SSM parameters"), "{}", worker.log());
+}

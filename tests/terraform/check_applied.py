@@ -10,8 +10,9 @@ code expects.
   names the dead-letter queue;
 - the table's key is one string partition key, id;
 - both functions carry exactly the IMGPIPE_* variables the binary reads in
-  AWS mode (plus IMGPIPE_HANDLER), and the events function is fed by the
-  queue with partial batch failures.
+  AWS mode (plus IMGPIPE_HANDLER), but those kept in SSM Parameter Store,
+  which are parameters under the path both name (the secrets SecureStrings);
+- the events function is fed by the queue with partial batch failures.
 
 Usage: python check_applied.py MOTO_URL STATE_JSON REPO_ROOT
 """
@@ -39,15 +40,21 @@ def resources(state):
     return out
 
 
+def names_in(config, const):
+    return set(re.findall(r'"(IMGPIPE_[A-Z0-9_]+)"', re.search(
+        const + r"[^=]*=\s*&\[(.*?)\];", config, re.S).group(1)))
+
+
 def aws_mode_variables(root):
+    """(in the environment, in SSM parameters) as the binary reads them."""
     src = {p: p.read_text() for p in (root / "src").rglob("*.rs")}
     config = (root / "src/config.rs").read_text()
-    local_only = set(re.findall(r'"(IMGPIPE_[A-Z0-9_]+)"', re.search(
-        r"LOCAL_ONLY_VARIABLES[^=]*=\s*&\[(.*?)\];", config, re.S).group(1)))
     read = set()
     for text in src.values():
         read |= set(re.findall(r'"(IMGPIPE_[A-Z0-9_]+)"', text))
-    return (read - local_only) | {"IMGPIPE_HANDLER"}
+    aws = read - names_in(config, "LOCAL_ONLY_VARIABLES")
+    in_ssm = names_in(config, "PARAMETER_VARIABLES")
+    return (aws - in_ssm) | {"IMGPIPE_HANDLER"}, in_ssm
 
 
 def main():
@@ -89,7 +96,7 @@ def main():
         if env.get("IMGPIPE_HANDLER") and name in {v["function_name"] for v in res["aws_lambda_function"].values()}:
             by_handler[env["IMGPIPE_HANDLER"]] = (f, env)
     check(set(by_handler) == {"http", "events"}, f"two functions, http and events: {sorted(by_handler)}")
-    want = aws_mode_variables(root)
+    want, in_ssm = aws_mode_variables(root)
     for handler, (f, env) in sorted(by_handler.items()):
         names = {k for k in env if k.startswith("IMGPIPE_")}
         check(names == want, f"{handler}: IMGPIPE_* variables are those the binary reads"
@@ -106,6 +113,22 @@ def main():
     redrive = json.loads(attrs.get("RedrivePolicy", "{}"))
     check(redrive.get("deadLetterTargetArn") == dlq_arn, f"redrive to the dead-letter queue {redrive}")
     check(int(redrive.get("maxReceiveCount", 0)) >= 1, f"maxReceiveCount {redrive.get('maxReceiveCount')}")
+
+    # The secrets and the CDN's URL are SSM parameters under the path the
+    # functions are given, the secrets encrypted.
+    ssm = session.client("ssm", endpoint_url=endpoint)
+    paths = {env.get("IMGPIPE_PARAMETERS") for _, env in by_handler.values()}
+    check(len(paths) == 1 and None not in paths, f"both functions name one parameter path: {paths}")
+    path = paths.pop() if len(paths) == 1 else ""
+    params = {}
+    for page in ssm.get_paginator("get_parameters_by_path").paginate(Path=path or "/none", WithDecryption=False):
+        params.update({p["Name"][len(path):]: p for p in page["Parameters"]})
+    check(set(params) == in_ssm, f"parameters under {path}: {sorted(params)}, want {sorted(in_ssm)}")
+    for name in ("IMGPIPE_UPLOAD_TOKENS", "IMGPIPE_SIGNING_KEY"):
+        if name in params:
+            check(params[name]["Type"] == "SecureString", f"{name} is a SecureString")
+    if "IMGPIPE_PUBLIC_BASE_URL" in params:
+        check(params["IMGPIPE_PUBLIC_BASE_URL"]["Value"].startswith("https://"), "the public base URL is absolute")
 
     table = res["aws_dynamodb_table"]["meta"]["name"]
     desc = ddb.describe_table(TableName=table)["Table"]

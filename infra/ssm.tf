@@ -1,0 +1,40 @@
+# Settings the functions read from SSM Parameter Store once per cold start
+# (IMGPIPE_PARAMETERS), rather than from their environment:
+# - the upload tokens and the signing key, as SecureStrings (encrypted with
+#   the account's aws/ssm key), so they are not in the functions' plain
+#   configuration;
+# - the public base URL, which defaults to the distribution's own URL. The
+#   distribution needs the function URL, so the functions cannot name the
+#   distribution in their environment; a parameter written after the
+#   distribution exists breaks that cycle. Until it exists (the first few
+#   minutes of a first deploy) a cold start finds none and answers relative
+#   URLs; the next cold start reads it.
+# Values given as variables also sit in Terraform's state: keep state in an
+# encrypted backend (README.md, "State").
+
+locals {
+  parameters_path = "/imgpipe/${var.name}/"
+}
+
+resource "aws_ssm_parameter" "public_base_url" {
+  #checkov:skip=CKV2_AWS_34:The public base URL is public by definition: it is in every answer's metadata.
+  name  = "${local.parameters_path}IMGPIPE_PUBLIC_BASE_URL"
+  type  = "String"
+  value = var.public_base_url != "" ? var.public_base_url : "https://${aws_cloudfront_distribution.cdn.domain_name}"
+}
+
+resource "aws_ssm_parameter" "upload_tokens" {
+  count  = nonsensitive(var.upload_tokens != "") ? 1 : 0
+  name   = "${local.parameters_path}IMGPIPE_UPLOAD_TOKENS"
+  type   = "SecureString"
+  value  = var.upload_tokens
+  key_id = "alias/aws/ssm"
+}
+
+resource "aws_ssm_parameter" "signing_key" {
+  count  = nonsensitive(var.signing_key != "") ? 1 : 0
+  name   = "${local.parameters_path}IMGPIPE_SIGNING_KEY"
+  type   = "SecureString"
+  value  = var.signing_key
+  key_id = "alias/aws/ssm"
+}
