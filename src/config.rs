@@ -148,21 +148,7 @@ impl Config {
     /// Read configuration through `get`, so tests need not touch the
     /// process environment.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let defaults = Limits::default();
-        let limits = Limits {
-            max_upload_bytes: number(&get, "IMGPIPE_MAX_UPLOAD_BYTES", defaults.max_upload_bytes)?,
-            max_pixels: number(&get, "IMGPIPE_MAX_PIXELS", defaults.max_pixels)?,
-            max_dimension: number(&get, "IMGPIPE_MAX_DIMENSION", u64::from(defaults.max_dimension))?
-                .try_into()
-                .ok()
-                .filter(|d| (1..=crate::transform::MAX_SIDE).contains(d))
-                .ok_or_else(|| invalid("IMGPIPE_MAX_DIMENSION", "1..=8192", &get))?,
-            thumb_size: number(&get, "IMGPIPE_THUMB_SIZE", u64::from(defaults.thumb_size))?
-                .try_into()
-                .ok()
-                .filter(|d| (1..=crate::transform::MAX_SIDE).contains(d))
-                .ok_or_else(|| invalid("IMGPIPE_THUMB_SIZE", "1..=8192", &get))?,
-        };
+        let limits = limits(&get)?;
         let backend = match get("IMGPIPE_BACKEND").as_deref() {
             None | Some("local") => Backend::Local {
                 data_dir: get("IMGPIPE_DATA_DIR").map_or_else(|| PathBuf::from("./data"), PathBuf::from),
@@ -184,17 +170,7 @@ impl Config {
                 })
             }
         };
-        let log_format = match get("IMGPIPE_LOG_FORMAT").as_deref() {
-            None | Some("text") => LogFormat::Text,
-            Some("json") => LogFormat::Json,
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    name: "IMGPIPE_LOG_FORMAT",
-                    what: "text or json",
-                    value: other.to_string(),
-                })
-            }
-        };
+        let log_format = log_format(&get)?;
         let upload_ttl = Duration::from_secs(number(&get, "IMGPIPE_UPLOAD_TTL_SECS", 900)?);
         let handler = match get("IMGPIPE_HANDLER").as_deref() {
             None => None,
@@ -251,6 +227,37 @@ impl Config {
             handler,
             s3_path_style,
         })
+    }
+}
+
+/// The engine's limits (`IMGPIPE_MAX_*`, `IMGPIPE_THUMB_SIZE`): all that
+/// `process` and `bench` need, so they work whatever the backend settings.
+pub fn limits(get: &impl Fn(&str) -> Option<String>) -> Result<Limits, ConfigError> {
+    let defaults = Limits::default();
+    Ok(Limits {
+        max_upload_bytes: number(get, "IMGPIPE_MAX_UPLOAD_BYTES", defaults.max_upload_bytes)?,
+        max_pixels: number(get, "IMGPIPE_MAX_PIXELS", defaults.max_pixels)?,
+        max_dimension: number(get, "IMGPIPE_MAX_DIMENSION", u64::from(defaults.max_dimension))?
+            .try_into()
+            .ok()
+            .filter(|d| (1..=crate::transform::MAX_SIDE).contains(d))
+            .ok_or_else(|| invalid("IMGPIPE_MAX_DIMENSION", "1..=8192", get))?,
+        thumb_size: number(get, "IMGPIPE_THUMB_SIZE", u64::from(defaults.thumb_size))?
+            .try_into()
+            .ok()
+            .filter(|d| (1..=crate::transform::MAX_SIDE).contains(d))
+            .ok_or_else(|| invalid("IMGPIPE_THUMB_SIZE", "1..=8192", get))?,
+    })
+}
+
+/// `IMGPIPE_LOG_FORMAT`.
+pub fn log_format(get: &impl Fn(&str) -> Option<String>) -> Result<LogFormat, ConfigError> {
+    match get("IMGPIPE_LOG_FORMAT").as_deref() {
+        None | Some("text") => Ok(LogFormat::Text),
+        Some("json") => Ok(LogFormat::Json),
+        Some(other) => {
+            Err(ConfigError::Invalid { name: "IMGPIPE_LOG_FORMAT", what: "text or json", value: other.to_string() })
+        }
     }
 }
 

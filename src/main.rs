@@ -118,24 +118,36 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn run() -> anyhow::Result<ExitCode> {
-    let config = Config::from_env().context("configuration")?;
-    if config.handler.is_some() {
+    // On Lambda the binary takes no arguments: IMGPIPE_HANDLER picks the
+    // handler (and is refused outside a Lambda runtime).
+    if env("IMGPIPE_HANDLER").is_some() && std::env::args_os().len() == 1 {
+        let config = Config::from_env().context("configuration")?;
         init_logging(LogFormat::Json);
         runtime()?.block_on(imgpipe::lambda::run(config)).map_err(|e| anyhow::anyhow!(e))?;
         return Ok(ExitCode::SUCCESS);
     }
+    // The command line first: --help and --version never read the
+    // environment, and each command reads only the settings it needs.
     let cli = Cli::parse();
-    let config = match &cli.command {
-        Command::Serve { backend: Some(backend), .. } => {
-            Config::from_lookup(|k| if k == "IMGPIPE_BACKEND" { Some(backend.clone()) } else { env(k) })
-                .context("configuration")?
-        }
-        _ => config,
+    init_logging(imgpipe::config::log_format(&env).context("configuration")?);
+    // `serve --backend` stands in for IMGPIPE_BACKEND.
+    let backend_flag = match &cli.command {
+        Command::Serve { backend, .. } => backend.clone(),
+        _ => None,
     };
-    init_logging(config.log_format);
+    let full_config = || -> anyhow::Result<Config> {
+        let config = match &backend_flag {
+            Some(backend) => {
+                Config::from_lookup(|k| if k == "IMGPIPE_BACKEND" { Some(backend.clone()) } else { env(k) })
+            }
+            None => Config::from_env(),
+        };
+        config.context("configuration")
+    };
+    let limits = || imgpipe::config::limits(&env).context("configuration");
     match cli.command {
         Command::Bench { images, reps, warmup, dump, render } => {
-            let engine = Engine::new(config.limits);
+            let engine = Engine::new(limits()?);
             for image in &images {
                 let context = || format!("benchmarking {}", image.display());
                 let line = match &render {
@@ -155,7 +167,7 @@ fn run() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { addr, data_dir, backend: _ } => {
-            let mut config = config;
+            let mut config = full_config()?;
             if config.public_base_url.is_empty() {
                 config.public_base_url = format!("http://{addr}");
             }
@@ -170,6 +182,7 @@ fn run() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Worker { queue_url } => {
+            let config = full_config()?;
             let names = imgpipe::aws::names(&config).context("imgpipe worker needs IMGPIPE_BACKEND=aws")?;
             let queue_url = queue_url
                 .or_else(|| names.queue_url.map(String::from))
@@ -187,7 +200,7 @@ fn run() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Process { inputs, out, variants, json, jobs } => {
-            let engine = Engine::new(config.limits);
+            let engine = Engine::new(limits()?);
             let files = process::expand_inputs(&inputs).context("reading inputs")?;
             let variants = variants.unwrap_or_else(|| Variant::ALL.to_vec());
             let workers = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));

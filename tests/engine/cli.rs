@@ -109,3 +109,35 @@ fn logs_to_a_pipe_have_no_colour_codes() {
     assert!(first.contains("imgpipe serving"), "{first}");
     assert!(!first.contains('\u{1b}'), "escape codes in {first:?}");
 }
+
+/// The command line is parsed before any configuration: `--help` works
+/// whatever the environment holds, and `process` needs no AWS settings.
+#[test]
+fn commands_parse_before_they_configure() {
+    let bin = env!("CARGO_BIN_EXE_imgpipe");
+    let help = Command::new(bin).arg("--help").env("IMGPIPE_MAX_PIXELS", "lots").output().unwrap();
+    assert!(help.status.success(), "{}", String::from_utf8_lossy(&help.stderr));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("serve"));
+
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("photo.png");
+    std::fs::write(&input, encode(&DynamicImage::ImageRgb8(gradient(64, 48)), ImageFormat::Png)).unwrap();
+    let process = |env: (&str, &str)| {
+        Command::new(bin)
+            .args(["process", "--variants", "thumb", "--out"])
+            .arg(tmp.path().join("out"))
+            .arg(&input)
+            .env(env.0, env.1)
+            .output()
+            .unwrap()
+    };
+    let aws = process(("IMGPIPE_BACKEND", "aws"));
+    assert!(aws.status.success(), "process needs no buckets: {}", String::from_utf8_lossy(&aws.stderr));
+    let bad = process(("IMGPIPE_MAX_PIXELS", "lots"));
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("IMGPIPE_MAX_PIXELS"));
+
+    let serve = Command::new(bin).args(["serve", "--backend", "aws"]).output().unwrap();
+    assert_eq!(serve.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&serve.stderr).contains("IMGPIPE_RAW_BUCKET"));
+}
