@@ -23,18 +23,18 @@ resource "aws_ssm_parameter" "public_base_url" {
   value = var.public_base_url != "" ? var.public_base_url : "https://${aws_cloudfront_distribution.cdn.domain_name}"
 }
 
-resource "aws_ssm_parameter" "upload_tokens" {
-  count  = nonsensitive(var.upload_tokens != "") ? 1 : 0
-  name   = "${local.parameters_path}IMGPIPE_UPLOAD_TOKENS"
-  type   = "SecureString"
-  value  = var.upload_tokens
-  key_id = "alias/aws/ssm"
+# Only the secrets that are set: an empty value would be refused by SSM.
+locals {
+  secrets = {
+    IMGPIPE_UPLOAD_TOKENS = var.upload_tokens
+    IMGPIPE_SIGNING_KEY   = var.signing_key
+  }
 }
 
-resource "aws_ssm_parameter" "signing_key" {
-  count  = nonsensitive(var.signing_key != "") ? 1 : 0
-  name   = "${local.parameters_path}IMGPIPE_SIGNING_KEY"
-  type   = "SecureString"
-  value  = var.signing_key
-  key_id = "alias/aws/ssm"
+resource "aws_ssm_parameter" "secret" {
+  for_each = nonsensitive(toset([for name, value in local.secrets : name if value != ""]))
+  name     = "${local.parameters_path}${each.key}"
+  type     = "SecureString"
+  value    = local.secrets[each.key]
+  key_id   = "alias/aws/ssm"
 }

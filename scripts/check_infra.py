@@ -72,7 +72,7 @@ aws_vars = read - local_only
 parameter_vars = set(re.findall(r'"(IMGPIPE_[A-Z0-9_]+)"', re.search(
     r"PARAMETER_VARIABLES[^=]*=\s*&\[(.*?)\];", src[ROOT / "src/config.rs"], re.S).group(1)))
 ssm_text = (INFRA / "ssm.tf").read_text() if (INFRA / "ssm.tf").exists() else ""
-in_ssm = {v for v in parameter_vars if "${local.parameters_path}" + v in ssm_text}
+in_ssm = {v for v in parameter_vars if re.search(r"\b" + v + r"\b", ssm_text)}
 for v in sorted(parameter_vars - in_ssm):
     fail(f"{v} may come from SSM but infra/ssm.tf writes no parameter for it")
 env = {strip(k) for k in locals_().get("environment", {})}

@@ -58,6 +58,28 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// Until `serve` answers /health (30 s at most).
+async fn wait_serving(http: &reqwest::Client, base: &str, serve: &Child) {
+    let started = Instant::now();
+    while http.get(format!("{base}/health")).send().await.is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "serve did not start\n{}", serve.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Poll /meta/<id> until it leaves pending (60 s at most).
+async fn wait_final(http: &reqwest::Client, base: &str, id: &str, worker: &Child) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        let meta: serde_json::Value = http.get(format!("{base}/meta/{id}")).send().await.unwrap().json().await.unwrap();
+        if meta["status"] != "pending" {
+            return meta;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "not processed\n{}", worker.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test]
 async fn serve_backend_aws_and_worker_process_an_upload() {
     let Some(endpoint) = aws::moto() else { return };
@@ -75,11 +97,7 @@ async fn serve_backend_aws_and_worker_process_an_upload() {
     let worker = Child::spawn(&["worker", "--queue-url", &stack.queue_url], &worker_env, dir.path(), "worker");
 
     let http = reqwest::Client::new();
-    let started = Instant::now();
-    while http.get(format!("{base}/health")).send().await.is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "serve did not start\n{}", serve.log());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_serving(&http, &base, &serve).await;
 
     let original = jpeg(320, 200);
     let created: serde_json::Value = http
@@ -97,14 +115,7 @@ async fn serve_backend_aws_and_worker_process_an_upload() {
     put_presigned(&created["upload"], original).await;
     let id = created["id"].as_str().unwrap().to_string();
 
-    let meta = loop {
-        let meta: serde_json::Value = http.get(format!("{base}/meta/{id}")).send().await.unwrap().json().await.unwrap();
-        if meta["status"] != "pending" {
-            break meta;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "not processed\n{}", worker.log());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let meta = wait_final(&http, &base, &id, &worker).await;
     assert_eq!(meta["status"], "ready", "{meta}");
     assert_eq!(meta["variants"]["thumb"]["url"], format!("{base}/img/{id}/thumb"));
     let res = http.get(format!("{base}/img/{id}/thumb")).send().await.unwrap();
@@ -161,11 +172,7 @@ async fn settings_come_from_ssm_parameters() {
     let worker = Child::spawn(&["worker"], &env, dir.path(), "worker");
 
     let http = reqwest::Client::new();
-    let started = Instant::now();
-    while http.get(format!("{base}/health")).send().await.is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "serve did not start\n{}", serve.log());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_serving(&http, &base, &serve).await;
     let original = jpeg(64, 48);
     let body = serde_json::json!({"content_type": "image/jpeg", "content_length": original.len()});
     let refused = http.post(format!("{base}/uploads")).json(&body).send().await.unwrap();
@@ -183,14 +190,7 @@ async fn settings_come_from_ssm_parameters() {
     let id = created["id"].as_str().unwrap().to_string();
     assert_eq!(created["urls"]["thumb"], format!("https://cdn.example.test/img/{id}/thumb"));
     put_presigned(&created["upload"], original).await;
-    let meta = loop {
-        let meta: serde_json::Value = http.get(format!("{base}/meta/{id}")).send().await.unwrap().json().await.unwrap();
-        if meta["status"] != "pending" {
-            break meta;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "not processed\n{}", worker.log());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let meta = wait_final(&http, &base, &id, &worker).await;
     assert_eq!(meta["status"], "ready", "{meta}");
     // The worker wrote the metadata: it read the CDN's URL from SSM too.
     assert_eq!(meta["variants"]["webp"]["url"], format!("https://cdn.example.test/img/{id}/webp"));
