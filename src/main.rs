@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use imgpipe::config::{Backend, Config, LogFormat};
+use imgpipe::config::{env_var as env, Backend, Config, LogFormat};
 use imgpipe::engine::{Engine, Variant};
 use imgpipe::process;
 
@@ -109,10 +109,6 @@ fn main() -> ExitCode {
     }
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Runtime::new().context("starting the runtime")
 }
@@ -135,14 +131,12 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Serve { backend, .. } => backend.clone(),
         _ => None,
     };
-    let full_config = || -> anyhow::Result<Config> {
-        let config = match &backend_flag {
-            Some(backend) => {
-                Config::from_lookup(|k| if k == "IMGPIPE_BACKEND" { Some(backend.clone()) } else { env(k) })
-            }
-            None => Config::from_env(),
-        };
-        config.context("configuration")
+    let full_config = || {
+        Config::from_lookup(|k| match k {
+            "IMGPIPE_BACKEND" => backend_flag.clone().or_else(|| env(k)),
+            _ => env(k),
+        })
+        .context("configuration")
     };
     let limits = || imgpipe::config::limits(&env).context("configuration");
     match cli.command {
