@@ -60,17 +60,14 @@ def strip(v):
 
 
 # 2. Environment.
+sys.path.insert(0, str(ROOT / "scripts"))
+from code_settings import settings  # noqa: E402
+
 src = {p: p.read_text() for p in (ROOT / "src").rglob("*.rs")}
-local_only = set(re.findall(r'"(IMGPIPE_[A-Z0-9_]+)"', re.search(
-    r"LOCAL_ONLY_VARIABLES[^=]*=\s*&\[(.*?)\];", src[ROOT / "src/config.rs"], re.S).group(1)))
-read = set()
-for text in src.values():
-    read |= set(re.findall(r'"(IMGPIPE_[A-Z0-9_]+)"', text))
-aws_vars = read - local_only
+aws_vars, local_only, parameter_vars = settings(ROOT)
+read = aws_vars | local_only
 # Variables infra/ keeps in SSM Parameter Store under IMGPIPE_PARAMETERS
 # (ssm.tf) rather than in the functions' environment.
-parameter_vars = set(re.findall(r'"(IMGPIPE_[A-Z0-9_]+)"', re.search(
-    r"PARAMETER_VARIABLES[^=]*=\s*&\[(.*?)\];", src[ROOT / "src/config.rs"], re.S).group(1)))
 ssm_text = (INFRA / "ssm.tf").read_text() if (INFRA / "ssm.tf").exists() else ""
 in_ssm = {v for v in parameter_vars if re.search(r"\b" + v + r"\b", ssm_text)}
 for v in sorted(parameter_vars - in_ssm):

@@ -18,7 +18,6 @@ Usage: python check_applied.py MOTO_URL STATE_JSON REPO_ROOT
 """
 import json
 import pathlib
-import re
 import sys
 
 import boto3
@@ -40,20 +39,12 @@ def resources(state):
     return out
 
 
-def names_in(config, const):
-    return set(re.findall(r'"(IMGPIPE_[A-Z0-9_]+)"', re.search(
-        const + r"[^=]*=\s*&\[(.*?)\];", config, re.S).group(1)))
-
-
 def aws_mode_variables(root):
     """(in the environment, in SSM parameters) as the binary reads them."""
-    src = {p: p.read_text() for p in (root / "src").rglob("*.rs")}
-    config = (root / "src/config.rs").read_text()
-    read = set()
-    for text in src.values():
-        read |= set(re.findall(r'"(IMGPIPE_[A-Z0-9_]+)"', text))
-    aws = read - names_in(config, "LOCAL_ONLY_VARIABLES")
-    in_ssm = names_in(config, "PARAMETER_VARIABLES")
+    sys.path.insert(0, str(root / "scripts"))
+    from code_settings import settings
+
+    aws, _, in_ssm = settings(root)
     return (aws - in_ssm) | {"IMGPIPE_HANDLER"}, in_ssm
 
 
