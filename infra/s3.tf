@@ -139,53 +139,73 @@ data "aws_iam_policy_document" "tls_only" {
       values   = ["false"]
     }
   }
-  # Uploads are create-only: the presigned PUT signs If-None-Match: *, and
-  # a PutObject under uploads/ without it is refused, so a replayed URL (or
-  # one minted with another client) cannot swap an original whose variants
-  # exist. Objects the owner drops in under other keys stay writable.
-  # https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes-enforce.html
-  dynamic "statement" {
-    for_each = each.key == "raw" ? [1] : []
-    content {
-      sid       = "UploadsAreCreateOnly"
-      effect    = "Deny"
-      actions   = ["s3:PutObject"]
-      resources = ["${each.value.arn}/uploads/*"]
-      principals {
-        type        = "*"
-        identifiers = ["*"]
-      }
-      condition {
-        test     = "Null"
-        variable = "s3:if-none-match"
-        values   = ["true"]
-      }
+}
+
+# Uploads are create-only: the presigned PUT signs If-None-Match: *, and a
+# PutObject under uploads/ without it is refused, so a replayed URL (or one
+# minted with another client) cannot swap an original whose variants exist.
+# Objects the owner drops in under other keys stay writable.
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes-enforce.html
+data "aws_iam_policy_document" "raw" {
+  source_policy_documents = [data.aws_iam_policy_document.tls_only["raw"].json]
+  statement {
+    sid       = "UploadsAreCreateOnly"
+    effect    = "Deny"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.raw.arn}/uploads/*"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
     }
-  }
-  dynamic "statement" {
-    for_each = each.key == "processed" ? [1] : []
-    content {
-      sid       = "CloudFrontReadsVariants"
-      actions   = ["s3:GetObject"]
-      resources = ["${each.value.arn}/img/*"]
-      principals {
-        type        = "Service"
-        identifiers = ["cloudfront.amazonaws.com"]
-      }
-      condition {
-        test     = "StringEquals"
-        variable = "AWS:SourceArn"
-        values   = [aws_cloudfront_distribution.cdn.arn]
-      }
+    condition {
+      test     = "Null"
+      variable = "s3:if-none-match"
+      values   = ["true"]
     }
   }
 }
 
-resource "aws_s3_bucket_policy" "all" {
-  for_each   = local.buckets
-  bucket     = each.value.id
-  policy     = data.aws_iam_policy_document.tls_only[each.key].json
+# CloudFront (this distribution only, through OAC) reads variants.
+data "aws_iam_policy_document" "processed" {
+  source_policy_documents = [data.aws_iam_policy_document.tls_only["processed"].json]
+  statement {
+    sid       = "CloudFrontReadsVariants"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.processed.arn}/img/*"]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudfront.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "AWS:SourceArn"
+      values   = [aws_cloudfront_distribution.cdn.arn]
+    }
+  }
+}
+
+# Two resources, not one for_each, so the raw bucket's policy does not
+# depend on the distribution (and can be applied without it).
+resource "aws_s3_bucket_policy" "raw" {
+  bucket     = aws_s3_bucket.raw.id
+  policy     = data.aws_iam_policy_document.raw.json
   depends_on = [aws_s3_bucket_public_access_block.all]
+}
+
+resource "aws_s3_bucket_policy" "processed" {
+  bucket     = aws_s3_bucket.processed.id
+  policy     = data.aws_iam_policy_document.processed.json
+  depends_on = [aws_s3_bucket_public_access_block.all]
+}
+
+moved {
+  from = aws_s3_bucket_policy.all["raw"]
+  to   = aws_s3_bucket_policy.raw
+}
+
+moved {
+  from = aws_s3_bucket_policy.all["processed"]
+  to   = aws_s3_bucket_policy.processed
 }
 
 # Every upload is announced on the queue.

@@ -65,13 +65,14 @@ ZIP=${LAMBDA_ZIP:-$ROOT/target/lambda/x86_64/imgpipe/bootstrap.zip}
 sed "s|@MOTO@|$MOTO|g" "$ROOT/tests/terraform/moto_override.tf.in" >moto_override.tf
 # Everything in infra/ that moto implements: not CloudFront (no cache or
 # response-headers policies, no functions), nor what hangs off the
-# distribution (the bucket policy's OAC grant, CloudFront's invoke permissions).
+# distribution (the processed bucket's policy with its OAC grant, CloudFront's
+# invoke permissions).
 TARGETS=(
   aws_s3_bucket.raw aws_s3_bucket.processed
   aws_s3_bucket_public_access_block.all aws_s3_bucket_ownership_controls.all
   aws_s3_bucket_server_side_encryption_configuration.all
   aws_s3_bucket_lifecycle_configuration.raw aws_s3_bucket_lifecycle_configuration.processed
-  aws_s3_bucket_cors_configuration.raw aws_s3_bucket_notification.raw
+  aws_s3_bucket_cors_configuration.raw aws_s3_bucket_policy.raw aws_s3_bucket_notification.raw
   aws_sqs_queue.dlq aws_sqs_queue.events aws_sqs_queue_policy.events
   aws_dynamodb_table.meta
   aws_iam_role.fn aws_iam_role_policy.fn

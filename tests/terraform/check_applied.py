@@ -4,6 +4,8 @@ code expects.
 
 - the raw bucket's CORS rule is infra/cors/raw-bucket.json, for the page
   origin and cors_allowed_origins;
+- the raw bucket's policy refuses plain HTTP, and PutObject under uploads/
+  without If-None-Match (create-only uploads);
 - the notification sends s3:ObjectCreated:* under uploads/ to the events queue;
 - the queue's visibility timeout is at least 6x the events function's
   timeout (AWS's advice for SQS event sources), and its redrive policy
@@ -69,6 +71,17 @@ def main():
     check(got.get("MaxAgeSeconds") == rule["max_age_seconds"], f"CORS max age {got.get('MaxAgeSeconds')}")
     check({"https://page.example", "https://app.example"} <= set(got["AllowedOrigins"]),
           f"CORS origins {got['AllowedOrigins']} hold the page's and cors_allowed_origins")
+
+    policy = json.loads(s3.get_bucket_policy(Bucket=raw)["Policy"])
+    by_sid = {st.get("Sid"): st for st in policy.get("Statement", [])}
+    tls = by_sid.get("DenyInsecureTransport", {})
+    check(tls.get("Effect") == "Deny" and tls.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}},
+          "the raw bucket refuses plain HTTP")
+    create_only = by_sid.get("UploadsAreCreateOnly", {})
+    check(create_only.get("Effect") == "Deny" and create_only.get("Action") == "s3:PutObject"
+          and create_only.get("Resource") == f"arn:aws:s3:::{raw}/uploads/*"
+          and create_only.get("Condition") == {"Null": {"s3:if-none-match": "true"}},
+          f"the raw bucket denies PutObject under uploads/ without If-None-Match: {create_only}")
 
     queue_url = res["aws_sqs_queue"]["events"]["url"]
     attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
