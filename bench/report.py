@@ -19,6 +19,20 @@ PRICE = {"x86_64": 0.0000166667, "arm64": 0.0000133334}
 PRICE_DATE = "2025 price list (us-east-1, first tier), read 2026-11"
 REQUEST_PRICE = 0.20 / 1e6
 MEMORY_MB = (512, 1024, 1769, 3008)
+# The other line items, same list and date: S3 Standard, DynamoDB on demand,
+# SQS standard, CloudFront Functions, CloudWatch Logs (standard class).
+S3_PUT = 0.005 / 1000
+S3_GET = 0.0004 / 1000
+S3_GB_MONTH = 0.023
+DDB_WRU = 0.625 / 1e6
+DDB_RRU = 0.125 / 1e6
+DDB_GB_MONTH = 0.25
+SQS_REQUEST = 0.40 / 1e6
+CF_FUNCTION = 0.10 / 1e6
+LOG_GB = 0.50
+# Lambda's own START, END and REPORT lines per invocation (their format is
+# fixed; about 330 bytes with a request id and the REPORT figures).
+PLATFORM_LOG_BYTES = 330
 
 
 def lines(name):
@@ -39,6 +53,17 @@ def dollars_per_million(seconds, mb, price):
     core: below 1,769 MB the function gets that share of a vCPU."""
     billed = seconds * max(1.0, 1769 / mb)
     return (billed * mb / 1024 * price + REQUEST_PRICE) * 1e6
+
+
+def deployed():
+    """The defaults infra/variables.tf deploys with."""
+    import re
+    text = open(os.path.join(os.path.dirname(__file__), "..", "infra", "variables.tf")).read()
+    out = {}
+    for name in ("http_memory_mb", "events_memory_mb", "architecture", "events_batch_size"):
+        m = re.search(r'variable "%s" \{.*?default\s*=\s*"?([^"\n]+)"?' % name, text, re.S)
+        out[name] = m.group(1).strip() if m else None
+    return out
 
 
 def ratio(a, b):
@@ -244,4 +269,103 @@ if "imgpipe" in render and "sharp" in render:
             for p in ("imgpipe", "sharp"):
                 cells.append(f"{dollars_per_million(render[p]['median_ms'] / 1000, mb, price):,.2f}")
             w(f"| {mb} | {arch} | {cells[0]} | {cells[1]} |")
+
+req = next(iter(lines("requests.jsonl")), None)
+if req and "imgpipe" in render:
+    dep = deployed()
+    arch = dep["architecture"] or "x86_64"
+    gbs_price = PRICE[arch]
+    ev_mb, http_mb = int(dep["events_memory_mb"]), int(dep["http_memory_mb"])
+    stretch = lambda mb: max(1.0, 1769 / mb)
+
+    def dynamo_units(phase):
+        """(write units, read units) per unit of work: writes bill each KB of
+        the item, consistent reads each 4 KB of the answer."""
+        r, sizes = req[phase]["requests"], req[phase]["dynamodb_bytes"]
+        wru = sum(n * -(-sizes.get(op, 1) // 1024) for op, n in r.items()
+                  if op.startswith("dynamodb.") and op.split(".")[1] in ("PutItem", "UpdateItem", "DeleteItem"))
+        rru = sum(n * -(-sizes.get(op, 1) // 4096) for op, n in r.items()
+                  if op.startswith("dynamodb.") and op.split(".")[1] in ("GetItem", "Query"))
+        return wru, rru
+
+    def count(phase, prefix):
+        return sum(n for op, n in req[phase]["requests"].items() if op.startswith(prefix))
+
+    def rows_for(phase, events_s, http_ms, http_calls, cf_calls, stored):
+        """[(item, quantity per unit, unit price text, $ per million)]"""
+        rows = []
+        if events_s:
+            gbs = events_s * stretch(ev_mb) * ev_mb / 1024
+            rows.append(("Lambda events: compute", f"{gbs:.2f} GB-s ({events_s * stretch(ev_mb):.2f} s at {ev_mb} MB)",
+                         f"${gbs_price:.10f}/GB-s", gbs * gbs_price * 1e6))
+            rows.append(("Lambda events: invocations", "1 (batches of up to "
+                         f"{dep['events_batch_size']} share one)", "$0.20/M", REQUEST_PRICE * 1e6))
+        gbs = sum(http_ms) / 1000 * stretch(http_mb) * http_mb / 1024
+        rows.append(("Lambda http: compute", f"{gbs:.4f} GB-s ({' + '.join(f'{m:.0f}' for m in http_ms)} ms at {http_mb} MB)",
+                     f"${gbs_price:.10f}/GB-s", gbs * gbs_price * 1e6))
+        rows.append(("Lambda http: invocations", f"{http_calls}", "$0.20/M", http_calls * REQUEST_PRICE * 1e6))
+        puts, gets = count(phase, "s3.PutObject"), count(phase, "s3.GetObject") + count(phase, "s3.HeadObject")
+        rows.append(("S3 PUT", f"{puts:g}", "$0.005/1,000", puts * S3_PUT * 1e6))
+        rows.append(("S3 GET/HEAD", f"{gets:g}", "$0.0004/1,000", gets * S3_GET * 1e6))
+        wru, rru = dynamo_units(phase)
+        if phase == "upload":
+            rru += dynamo_units("meta")[1]  # the client's one /meta read
+        rows.append(("DynamoDB writes", f"{wru:g} WRU", "$0.625/M WRU", wru * DDB_WRU * 1e6))
+        rows.append(("DynamoDB reads", f"{rru:g} RRU", "$0.125/M RRU", rru * DDB_RRU * 1e6))
+        sqs = count(phase, "sqs.") + (1 if phase == "upload" else 0)
+        if sqs:
+            rows.append(("SQS", f"{sqs:g} (S3's send, the poll that receives it, the delete)", "$0.40/M", sqs * SQS_REQUEST * 1e6))
+        rows.append(("CloudFront Function", f"{cf_calls}", "$0.10/M", cf_calls * CF_FUNCTION * 1e6))
+        if stored:
+            raw, variants, item = stored
+            gb = (raw + variants) / 1e9
+            rows.append(("S3 storage, per month", f"{(raw + variants) / 1e6:.1f} MB (original {raw / 1e6:.1f} + variants {variants / 1e6:.1f})",
+                         "$0.023/GB-month", gb * S3_GB_MONTH * 1e6))
+            rows.append(("DynamoDB storage, per month", f"{item:,} bytes", "$0.25/GB-month", item / 1e9 * DDB_GB_MONTH * 1e6))
+        logs = sum(req[phase]["log_bytes"].values()) + (req["meta"]["log_bytes"]["serve"] if phase == "upload" else 0)
+        invocations = http_calls + (1 if events_s else 0)
+        logged = logs + PLATFORM_LOG_BYTES * invocations
+        rows.append(("Log ingestion", f"{logged:,} bytes ({logs:,} ours + Lambda's {invocations} × {PLATFORM_LOG_BYTES})",
+                     "$0.50/GB", logged / 1e9 * LOG_GB * 1e6))
+        return rows
+
+    events_s = cpu_per_set("imgpipe", big)
+    up = req["upload"]
+    item = max((v for k, v in up["dynamodb_bytes"].items() if k.endswith(("PutItem", "UpdateItem"))), default=0)
+    upload_rows = rows_for("upload", events_s, [req["http_ms"]["post_uploads"], req["http_ms"]["meta"]], 2, 0,
+                           (req["stored_bytes_per_upload"]["raw"], req["stored_bytes_per_upload"]["variants"], item))
+    miss_rows = rows_for("miss", None, [render["imgpipe"]["median_ms"]], 1, 1, None)
+
+    w("")
+    w("## Cost per million uploads and per million misses, line by line")
+    w("")
+    w(f"At the deployed defaults (`infra/variables.tf`: {arch}, events function {ev_mb} MB, http function {http_mb} MB),")
+    w(f"prices: {PRICE_DATE}. Requests per upload and per miss are counted, not assumed: `bench/requests.py` runs")
+    w("`serve --backend aws` and `worker` against moto through a proxy that counts every AWS request, uploads the")
+    w(f"12 MP photo {req['uploads']} times as a client does (POST /uploads, the presigned PUT, /meta until ready), then")
+    w(f"misses {req['misses']} distinct `webp?w=` renders. Compute is the measured CPU time of the set (upload) and of the")
+    w("render (miss) above; the http function's calls are timed against moto. S3's event to SQS is one send per upload.")
+    w("Not included: time waiting on S3 inside the functions, CloudFront requests and data transfer (which any")
+    w("image service pays), and free tiers.")
+    w("")
+    for title, rows in (("Per million uploads (12 MP JPEG)", upload_rows),
+                        (f"Per million misses ({render['imgpipe']['spec']} of {render['imgpipe']['image']})", miss_rows)):
+        w(f"### {title}")
+        w("")
+        w("| line item | per unit | price | $ per million |")
+        w("|---|---|---|---:|")
+        for name, qty, price, dollars in rows:
+            w(f"| {name} | {qty} | {price} | {dollars:,.2f} |")
+        w(f"| **total** | | | **{sum(r[3] for r in rows):,.2f}** |")
+        w("")
+    w("The storage rows are per month for as long as the images are kept; everything else is paid once.")
+    costs = {mb: round(dollars_per_million(events_s, mb, gbs_price)) for mb in MEMORY_MB}
+    ties = [mb for mb in MEMORY_MB if costs[mb] == min(costs.values())]
+    w("")
+    w("**The events function's memory**, from the table by memory size above: below 1,769 MB the set runs slower for")
+    w("the same GB-s, and above it the price rises with no gain in speed. The cheapest rows here are "
+      + ", ".join(f"{mb} MB" for mb in ties) + f" (${min(costs.values()):,} per million uploads at {arch}); the fastest of")
+    w(f"them is {max(ties)} MB, which is why the events function deploys with {ev_mb} MB"
+      + ("" if ev_mb == max(ties) else f" (note: that is not {max(ties)} MB; change `events_memory_mb`)")
+      + f". Peak RSS on the 12 MP photo is {(times['imgpipe'].get(big) or {}).get('max_rss_kb', 0) / 1024:.0f} MB.")
 print("\n".join(out))

@@ -82,5 +82,13 @@ echo "== cache hits: imgpipe serve against nginx (wrk)"
 "$VENV/bin/python" bench/throughput.py target/release/imgpipe "$CORPUS/${IMAGES[1]}" --connections 64 --seconds 10 \
   >"$OUT/throughput-hit.jsonl"
 
+echo "== AWS requests and log bytes per upload and per miss (serve --backend aws + worker on moto)"
+source scripts/lib.sh
+MOTO_VERSION=$(sed -n 's/^MOTO_VERSION=//p' scripts/emulators.sh)
+venv "$ROOT/target/venv-moto" "bin/python -c 'import moto; assert moto.__version__ == \"$MOTO_VERSION\"'" \
+  "moto[server]==$MOTO_VERSION"
+"$VENV/bin/python" bench/requests.py target/release/imgpipe "$CORPUS/${IMAGES[0]}" "$ROOT/target/venv-moto/bin/python" \
+  >"$OUT/requests.jsonl"
+
 "$VENV/bin/python" bench/report.py "$OUT" "bash scripts/bench.sh (REPS=$REPS)" >BENCHMARKS.md
 echo "== wrote BENCHMARKS.md"
