@@ -10,7 +10,61 @@ import statistics
 import sys
 import time
 
+LOAD_BEGIN, LOAD_END = "<!-- load: written by scripts/load.sh -->", "<!-- /load -->"
+
+
+def load_section(path):
+    """The Load section, from bench/load.py's JSON line at `path`."""
+    r = json.load(open(path))
+    lines = [
+        LOAD_BEGIN,
+        "## Load and slow clients (`imgpipe serve`, local backend)",
+        "",
+        f"`{COMMAND}` on the same machine ({os.cpu_count()} cores), measured "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, the server's RSS sampled every 50 ms.",
+        "",
+        "| measure | result | target | met |",
+        "|---|---|---|---|",
+        f"| {r['renders']} concurrent distinct renders of {r['image']} (`webp?w=…`, sent at once) | "
+        f"{r['ok']} rendered, {r['shed']} shed with 503 ({r['shed_with_retry_after']} with Retry-After), "
+        f"{r['errors']} other | 200 or 503 + Retry-After only | {'yes' if r['errors'] == 0 and r['shed'] == r['shed_with_retry_after'] else 'no'} |",
+        f"| p50 / p99 of the 200s | {r['p50_s']} s / {r['p99_s']} s | p99 ≤ 10 s | {'yes' if r['p99_s'] <= 10 else 'no'} |",
+        f"| peak RSS during the burst | {r['burst_peak_rss_mb']:.0f} MB (idle {r['idle_rss_mb']:.0f} MB) | ≤ 600 MB | {'yes' if r['burst_peak_rss_mb'] <= 600 else 'no'} |",
+        f"| {r['slow_readers']} slow readers of the {r['png_bytes']:,}-byte PNG variant (1 KiB read, then {r['stall_s']:.0f} s stalled) | "
+        f"peak RSS {r['slow_peak_rss_mb']:.0f} MB | ≤ 200 MB | {'yes' if r['slow_peak_rss_mb'] <= 200 else 'no'} |",
+        f"| `/health` afterwards | {r['health_after']} | 200 | {'yes' if r['health_after'] == 200 else 'no'} |",
+        "",
+        "A render takes a core before it reads its original, and at most `IMGPIPE_MAX_QUEUED_RENDERS` (default 4 × cores)",
+        "wait for one; past that the answer is 503 with Retry-After. Stored variants are streamed from disk in 64 KiB",
+        "reads, and a connection that moves no byte for 60 s is closed.",
+        LOAD_END,
+    ]
+    return "\n".join(lines)
+
+
+def kept_load_section(path):
+    """The Load section already in `path`, to carry over a regeneration."""
+    try:
+        text = open(path).read()
+    except OSError:
+        return None
+    if LOAD_BEGIN in text and LOAD_END in text:
+        return text[text.index(LOAD_BEGIN):text.index(LOAD_END) + len(LOAD_END)]
+    return None
+
+
+if sys.argv[1] == "--load":
+    # report.py --load LOAD_JSON COMMAND BENCHMARKS_MD: replace (or add) the section in place.
+    _, _, load_json, COMMAND, target = sys.argv
+    text = open(target).read() if os.path.exists(target) else "# Benchmarks\n"
+    section = load_section(load_json)
+    old = kept_load_section(target)
+    text = text.replace(old, section) if old else text.rstrip("\n") + "\n\n" + section + "\n"
+    open(target, "w").write(text)
+    sys.exit(0)
+
 OUT, COMMAND = sys.argv[1], sys.argv[2]
+KEEP = sys.argv[3] if len(sys.argv) > 3 else None
 PEERS = ("imgpipe", "sharp", "pillow")
 STEPS = ("decode", "resize", "jpeg85", "jpeg60", "webp85", "png", "thumb300", "total")
 LOSSY = ("jpeg85", "jpeg60", "webp85", "thumb300")
@@ -333,7 +387,7 @@ if req and "imgpipe" in render:
     up = req["upload"]
     item = max((v for k, v in up["dynamodb_bytes"].items() if k.endswith(("PutItem", "UpdateItem"))), default=0)
     upload_rows = rows_for("upload", events_s, [req["http_ms"]["post_uploads"], req["http_ms"]["meta"]], 2, 0,
-                           (req["stored_bytes_per_upload"]["raw"], req["stored_bytes_per_upload"]["variants"], item))
+                           (req["stored_bytes_per_upload"]["raw"], req["stored_bytes_per_upload"]["variants_and_meta"], item))
     miss_rows = rows_for("miss", None, [render["imgpipe"]["median_ms"]], 1, 1, None)
 
     w("")
@@ -368,4 +422,8 @@ if req and "imgpipe" in render:
     w(f"them is {max(ties)} MB, which is why the events function deploys with {ev_mb} MB"
       + ("" if ev_mb == max(ties) else f" (note: that is not {max(ties)} MB; change `events_memory_mb`)")
       + f". Peak RSS on the 12 MP photo is {(times['imgpipe'].get(big) or {}).get('max_rss_kb', 0) / 1024:.0f} MB.")
+kept = kept_load_section(KEEP) if KEEP else None
+if kept:
+    w("")
+    w(kept)
 print("\n".join(out))

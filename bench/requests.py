@@ -79,6 +79,12 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         return self.rfile.read(int(self.headers.get("Content-Length", 0)))
 
     def forward(self):
+        try:
+            self.relay()
+        except (ConnectionError, OSError):
+            pass  # moto or the client went away (at the end of the run)
+
+    def relay(self):
         data = self.body()
         op = operation(self.command, self.path, self.headers)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("transfer-encoding", "connection")}

@@ -90,5 +90,7 @@ venv "$ROOT/target/venv-moto" "bin/python -c 'import moto; assert moto.__version
 "$VENV/bin/python" bench/requests.py target/release/imgpipe "$CORPUS/${IMAGES[0]}" "$ROOT/target/venv-moto/bin/python" \
   >"$OUT/requests.jsonl"
 
-"$VENV/bin/python" bench/report.py "$OUT" "bash scripts/bench.sh (REPS=$REPS)" >BENCHMARKS.md
+# The Load section (scripts/load.sh) is carried over as it is.
+"$VENV/bin/python" bench/report.py "$OUT" "bash scripts/bench.sh (REPS=$REPS)" BENCHMARKS.md >"$OUT/BENCHMARKS.md"
+cp "$OUT/BENCHMARKS.md" BENCHMARKS.md
 echo "== wrote BENCHMARKS.md"
