@@ -8,7 +8,8 @@
    cover exactly the S3, DynamoDB and SQS calls in src/, and the policies
    are built from that list;
 4. /img/* answers through the CDN carry Vary: Accept while its cache key
-   stays the path alone.
+   stays the path alone;
+5. the cost tables infra/README.md quotes are those in BENCHMARKS.md.
 
 Usage: python check_infra.py REPO_ROOT   (run in a venv with python-hcl2)
 """
@@ -108,13 +109,15 @@ ACTIONS = {
     ("dynamodb", "put_item"): ["dynamodb:PutItem"],
     ("dynamodb", "describe_table"): ["dynamodb:DescribeTable"],
     ("dynamodb", "scan"): ["dynamodb:Scan"],
+    ("dynamodb", "delete_item"): ["dynamodb:DeleteItem"],
     ("sqs", "receive_message"): ["sqs:ReceiveMessage"],
     ("sqs", "delete_message"): ["sqs:DeleteMessage"],
     ("ssm", "get_parameters_by_path"): ["ssm:GetParametersByPath"],
 }
-# Calls no Lambda function makes: the scan behind MetaStore::pending serves
-# only the local work queue's resume pass.
-NOT_ON_LAMBDA = {"dynamodb:Scan"}
+# Calls no Lambda function makes: the scan behind MetaStore::pending and the
+# delete behind MetaStore::delete_pending serve only the local work queue
+# (its resume pass and the expiry of abandoned uploads).
+NOT_ON_LAMBDA = {"dynamodb:Scan", "dynamodb:DeleteItem"}
 # Calls Lambda's SQS event source mapping makes with the events role.
 EVENT_SOURCE = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
 FILE_SERVICE = {"store/s3.rs": "s3", "meta/dynamo.rs": "dynamodb"}
@@ -182,6 +185,18 @@ else:
         fail(f"the /img/* cache key must be the path alone (headers, cookies, query: none), got {behaviors}")
     if not failures:
         print("cdn: /img/* answers vary on Accept; its cache key is the path alone")
+
+# 5. The cost tables quoted in infra/README.md are BENCHMARKS.md's.
+def cost_tables(text):
+    return re.findall(r"^(\| line item \|.*?)(?:\n\n|\Z)", text, re.S | re.M)
+
+
+measured = cost_tables((ROOT / "BENCHMARKS.md").read_text())
+quoted = cost_tables((INFRA / "README.md").read_text())
+if len(measured) != 2 or quoted != measured:
+    fail("infra/README.md must quote BENCHMARKS.md's two cost tables as they are (per upload, per miss)")
+else:
+    print("costs: infra/README.md quotes BENCHMARKS.md's cost tables")
 
 if failures:
     print(f"{len(failures)} infra check(s) failed")

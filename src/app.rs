@@ -4,15 +4,16 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use axum::routing::{get, post, put, MethodRouter};
 use axum::Router;
-use tokio::sync::Semaphore;
 
 use crate::config::Config;
+use crate::cpu::CpuPool;
 use crate::engine::Engine;
-use crate::http::{self, problem::ApiError};
+use crate::http;
+use crate::http::problem::{ApiError, Code};
 use crate::meta::MetaStore;
 use crate::queue::JobQueue;
 use crate::store::fs::UploadSigner;
@@ -30,8 +31,9 @@ pub struct AppState {
     pub meta: Arc<dyn MetaStore>,
     pub engine: Engine,
     pub config: Arc<Config>,
-    /// Bounds concurrent CPU work (decode, resize, encode) to the cores.
-    pub cpu_slots: Arc<Semaphore>,
+    /// Bounds CPU work (decode, resize, encode) to the cores, and the
+    /// renders waiting for one.
+    pub cpu: CpuPool,
     /// The local presigned-PUT target (`/_upload`); `None` in AWS mode.
     pub uploads: Option<UploadSigner>,
     /// The local work queue; `None` where S3 events drive ingest.
@@ -52,8 +54,8 @@ impl AppState {
             processed,
             meta,
             engine: Engine::new(config.limits),
+            cpu: CpuPool::new(cores, config.max_queued_renders),
             config,
-            cpu_slots: Arc::new(Semaphore::new(cores)),
             uploads: None,
             jobs: None,
             locks: Arc::default(),
@@ -74,20 +76,14 @@ impl AppState {
         map.insert(key.to_string(), Arc::downgrade(&lock));
         lock
     }
-
-    /// Run CPU-bound work on the blocking pool, at most one job per core.
-    pub async fn cpu<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
-        let _permit = self.cpu_slots.clone().acquire_owned().await.map_err(ApiError::internal)?;
-        tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)
-    }
 }
 
 async fn no_route() -> ApiError {
-    ApiError::not_found("no_route", "no such route")
+    ApiError::new(Code::NoRoute, "no such route")
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+    ApiError::new(Code::MethodNotAllowed, "method not allowed on this route")
 }
 
 async fn security_headers(mut res: Response) -> Response {

@@ -20,10 +20,16 @@ pub enum ConfigError {
     NotLambda,
 }
 
-/// Variables only the local backend or `serve`'s flags read: everything
+/// Variables only the local backend or the `serve` process reads (Lambda
+/// runs one request per sandbox, so it has no render queue): everything
 /// else named `IMGPIPE_*` is read in AWS mode too, and `infra/` sets it on
 /// the Lambda functions (checked by `scripts/check_infra.py`).
-pub const LOCAL_ONLY_VARIABLES: &[&str] = &["IMGPIPE_DATA_DIR", "IMGPIPE_UPLOAD_SECRET", "IMGPIPE_ADDR"];
+pub const LOCAL_ONLY_VARIABLES: &[&str] =
+    &["IMGPIPE_DATA_DIR", "IMGPIPE_UPLOAD_SECRET", "IMGPIPE_ADDR", "IMGPIPE_MAX_QUEUED_RENDERS"];
+
+/// Variables that, when set, must say something: an empty token list or
+/// signing key would silently open what the operator meant to close.
+const NOT_EMPTY_VARIABLES: &[&str] = &["IMGPIPE_UPLOAD_TOKENS", "IMGPIPE_SIGNING_KEY"];
 
 /// Variables that may also come from SSM Parameter Store, as parameters
 /// named `<IMGPIPE_PARAMETERS><VARIABLE>` (SecureString for the secrets),
@@ -137,11 +143,19 @@ pub struct Config {
     /// SSM Parameter Store path (`/imgpipe/prod/`) holding some of
     /// `PARAMETER_VARIABLES`; `None` means the environment alone.
     pub parameters_path: Option<String>,
+    /// Renders that may wait for a core before more are refused with 503.
+    pub max_queued_renders: usize,
 }
 
 impl Config {
-    /// Read the process environment.
+    /// Read the process environment. A variable of `NOT_EMPTY_VARIABLES`
+    /// set to an empty value is refused here (elsewhere empty is unset).
     pub fn from_env() -> Result<Self, ConfigError> {
+        for name in NOT_EMPTY_VARIABLES {
+            if std::env::var_os(name).is_some_and(|v| v.is_empty()) {
+                return Err(ConfigError::Invalid { name, what: "unset, or not empty", value: String::new() });
+            }
+        }
         Self::from_lookup(env_var)
     }
 
@@ -211,16 +225,27 @@ impl Config {
         if parameters_path.is_some() && !matches!(backend, Backend::Aws { .. }) {
             return Err(invalid("IMGPIPE_PARAMETERS", "set only with IMGPIPE_BACKEND=aws", &get));
         }
+        let upload_tokens: Vec<String> = get("IMGPIPE_UPLOAD_TOKENS")
+            .map(|v| v.split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect())
+            .unwrap_or_default();
+        if get("IMGPIPE_UPLOAD_TOKENS").is_some() && upload_tokens.is_empty() {
+            return Err(invalid("IMGPIPE_UPLOAD_TOKENS", "unset, or a comma list of tokens", &get));
+        }
+        let signing_key = get("IMGPIPE_SIGNING_KEY").map(String::into_bytes);
+        if signing_key.as_ref().is_some_and(|k| k.trim_ascii().is_empty()) {
+            return Err(invalid("IMGPIPE_SIGNING_KEY", "unset, or a key that is not blank", &get));
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+        let max_queued_renders = number(&get, "IMGPIPE_MAX_QUEUED_RENDERS", 4 * cores)? as usize;
         Ok(Config {
             parameters_path,
+            max_queued_renders,
             backend,
             limits,
             public_base_url: get("IMGPIPE_PUBLIC_BASE_URL").unwrap_or_default().trim_end_matches('/').to_string(),
-            upload_tokens: get("IMGPIPE_UPLOAD_TOKENS")
-                .map(|v| v.split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect())
-                .unwrap_or_default(),
+            upload_tokens,
             cors_origins: get("IMGPIPE_CORS_ORIGINS").map_or(Ok(CorsOrigins::None), |v| CorsOrigins::parse(&v))?,
-            signing_key: get("IMGPIPE_SIGNING_KEY").map(String::into_bytes),
+            signing_key,
             upload_secret: get("IMGPIPE_UPLOAD_SECRET").map(String::into_bytes),
             upload_ttl,
             log_format,
@@ -367,5 +392,15 @@ mod tests {
     fn tokens_split_and_trim() {
         let c = config(&[("IMGPIPE_UPLOAD_TOKENS", " a, b ,,c")]).unwrap();
         assert_eq!(c.upload_tokens, vec!["a", "b", "c"]);
+    }
+
+    #[test]
+    fn secrets_that_say_nothing_are_refused() {
+        for (name, value) in [("IMGPIPE_UPLOAD_TOKENS", " , ,"), ("IMGPIPE_SIGNING_KEY", "   ")] {
+            let e = config(&[(name, value)]).unwrap_err().to_string();
+            assert!(e.contains(name), "{e}");
+        }
+        assert!(config(&[("IMGPIPE_MAX_QUEUED_RENDERS", "0")]).is_err());
+        assert_eq!(config(&[("IMGPIPE_MAX_QUEUED_RENDERS", "3")]).unwrap().max_queued_renders, 3);
     }
 }

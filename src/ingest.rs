@@ -1,7 +1,8 @@
 //! Ingest one upload: raw object → sniff, limits, decode once → the five
 //! standard variants → processed store → metadata `ready`, written LAST.
 //! A bad image becomes `failed` with the engine's code and no variant
-//! objects. Running it twice changes nothing: a final item is left alone.
+//! objects; our own faults and storage failures are errors, retried, and
+//! never stored against the image. Running it twice changes nothing: a final item is left alone.
 
 use std::collections::BTreeMap;
 
@@ -20,17 +21,21 @@ pub enum IngestError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Meta(#[from] MetaError),
-    #[error("worker failed: {0}")]
-    Worker(String),
+    /// Our own fault (a panic in resize or encode, an encoder error): the
+    /// image is not blamed, nothing is stored, and the event is retried.
+    #[error("internal fault: {0}")]
+    Internal(String),
 }
 
 impl IngestError {
-    /// Throttling and timeouts: try the same event again later.
+    /// Throttling, timeouts, a full disk and our own faults: try the same
+    /// event again later. Only an image's fault is final, and that is an
+    /// `Outcome`, not an error.
     pub fn is_retryable(&self) -> bool {
         match self {
             IngestError::Store(e) => e.is_retryable(),
             IngestError::Meta(e) => e.is_retryable(),
-            IngestError::Worker(_) => false,
+            IngestError::Internal(_) => true,
         }
     }
 }
@@ -57,14 +62,15 @@ pub async fn ingest(state: &AppState, id: ImageId) -> Result<Outcome, IngestErro
 
     let engine = state.engine.clone();
     let body = raw.body.clone();
-    let work = state
-        .cpu(move || {
+    let permit = state.cpu.wait().await.map_err(|e| IngestError::Internal(e.to_string()))?;
+    let work = permit
+        .run(move || {
             let decoded = engine.decode(&body)?;
             let rendered = engine.standard(&decoded, &Variant::ALL)?;
             Ok::<_, EngineError>((decoded.info, rendered))
         })
         .await
-        .map_err(|e| IngestError::Worker(e.detail))?;
+        .map_err(|e| IngestError::Internal(e.to_string()))?;
 
     let mut meta = Metadata {
         id,
@@ -78,6 +84,7 @@ pub async fn ingest(state: &AppState, id: ImageId) -> Result<Outcome, IngestErro
     };
     let (info, rendered) = match work {
         Ok(ok) => ok,
+        Err(e) if !e.is_image_fault() => return Err(IngestError::Internal(e.to_string())),
         Err(e) => {
             tracing::info!(%id, code = e.code(), error = %e, "upload refused");
             meta.error = Some(ErrorInfo { code: e.code().to_string(), message: e.to_string() });

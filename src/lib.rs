@@ -9,6 +9,8 @@ pub mod aws;
 pub mod bench;
 /// Typed configuration from `IMGPIPE_*` and flags, checked once.
 pub mod config;
+/// The CPU budget: a job per core, a bounded wait, shed past it.
+pub mod cpu;
 /// Sniff, limits, decode, orient, resize, encode: sync, no I/O.
 pub mod engine;
 /// S3 notifications → ingest (Lambda `events` and `imgpipe worker`).

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 
 use crate::app::{router, AppState};
 use crate::config::Config;
+use crate::http::server;
 use crate::keys::ImageId;
 use crate::meta::sqlite::SqliteMeta;
 use crate::queue;
@@ -29,8 +30,6 @@ pub enum ServeError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Config(crate::config::ConfigError),
-    #[error("server: {0}")]
-    Server(std::io::Error),
     #[error(transparent)]
     Parameters(#[from] crate::aws::ParametersError),
 }
@@ -42,6 +41,11 @@ pub fn local_state(config: Config, data_dir: &Path) -> Result<(AppState, mpsc::R
     let secret = UploadSigner::secret_from(data_dir, config.upload_secret.clone()).map_err(dir_err)?;
     let signer = UploadSigner::new(secret, &config.public_base_url);
     let blobs = Arc::new(FsStore::new(data_dir, signer.clone()).map_err(dir_err)?);
+    match blobs.remove_temp_files() {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(removed = n, "removed temporary files left by an earlier run"),
+        Err(e) => return Err(dir_err(e)),
+    }
     let meta = Arc::new(SqliteMeta::open(data_dir)?);
     let mut state = AppState::new(blobs.clone(), blobs, meta, Arc::new(config));
     state.uploads = Some(signer);
@@ -79,17 +83,19 @@ pub async fn run_aws(config: Config, addr: SocketAddr) -> Result<(), ServeError>
     let config = crate::aws::with_parameters(config, &clients).await?;
     let state = crate::aws::state(config, &clients).map_err(ServeError::Config)?;
     tracing::info!(%addr, "imgpipe serving on AWS storage");
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(ServeError::Server)
+    server::run(listener, router(state), shutdown_signal(), server::SHUTDOWN_DEADLINE).await;
+    Ok(())
 }
 
-/// Serve until SIGTERM/Ctrl-C, then let running jobs finish (30 s at most).
+/// Serve until SIGTERM/Ctrl-C, then let open requests finish
+/// (`SHUTDOWN_DEADLINE` at most) and running jobs too (as long again).
 pub async fn run(config: Config, addr: SocketAddr, data_dir: &Path) -> Result<(), ServeError> {
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
     let (state, rx) = local_state(config, data_dir)?;
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let running = queue::start(state.clone(), rx, workers, Duration::from_secs(5));
     tracing::info!(%addr, data_dir = %data_dir.display(), "imgpipe serving");
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(ServeError::Server)?;
-    running.shutdown(Duration::from_secs(30)).await;
+    server::run(listener, router(state), shutdown_signal(), server::SHUTDOWN_DEADLINE).await;
+    running.shutdown(server::SHUTDOWN_DEADLINE).await;
     Ok(())
 }

@@ -406,9 +406,7 @@ fn tiff_cmyk_with_icc(bytes: &[u8], limits: &Limits) -> Result<Option<(Pixels, M
     if !matches!(dec.colortype(), Ok(tiff::ColorType::CMYK(8))) {
         return Ok(None);
     }
-    let Ok(Some(icc_bytes)) = dec.get_tag_u8_vec(Tag::Unknown(34675)).map(Some).or_else(|_| Ok::<_, ()>(None)) else {
-        return Ok(None);
-    };
+    let Ok(icc_bytes) = dec.get_tag_u8_vec(Tag::Unknown(34675)) else { return Ok(None) };
     let Some(Icc::Cmyk(profile)) = Icc::parse(&icc_bytes) else { return Ok(None) };
     let (w, h) = dec.dimensions().map_err(undecodable)?;
     check_pixels(w, h, limits)?;

@@ -69,14 +69,14 @@ fn aan_columns(d: &[Row; 8]) -> [Row; 8] {
     // Even part.
     let (t10, t13) = (add(t0, t3), sub(t0, t3));
     let (t11, t12) = (add(t1, t2), sub(t1, t2));
-    let z1 = mul(add(t12, t13), 0.707_106_78);
+    let z1 = mul(add(t12, t13), std::f32::consts::FRAC_1_SQRT_2);
     let (o0, o4, o2, o6) = (add(t10, t11), sub(t10, t11), add(t13, z1), sub(t13, z1));
     // Odd part.
     let (t10, t11, t12) = (add(t4, t5), add(t5, t6), add(t6, t7));
     let z5 = mul(sub(t10, t12), 0.382_683_43);
     let z2 = add(mul(t10, 0.541_196_1), z5);
     let z4 = add(mul(t12, 1.306_563), z5);
-    let z3 = mul(t11, 0.707_106_78);
+    let z3 = mul(t11, std::f32::consts::FRAC_1_SQRT_2);
     let (z11, z13) = (add(t7, z3), sub(t7, z3));
     [o0, add(z11, z4), o2, sub(z13, z2), o4, add(z13, z2), o6, sub(z11, z4)]
 }

@@ -38,17 +38,27 @@ pub enum EngineError {
     Undecodable(String),
     #[error("encoding failed: {0}")]
     Encode(String),
+    /// A panic in our own code (resize, encode): a bug, not the image.
+    #[error("internal fault: {0}")]
+    Internal(String),
 }
 
 impl EngineError {
-    /// The stable snake_case code (problem+json `code`, `meta.error.code`).
+    /// The image's own fault (final: the upload is `failed`), as opposed
+    /// to ours (`Encode`, `Internal`: retried, never stored).
+    pub fn is_image_fault(&self) -> bool {
+        !matches!(self, EngineError::Encode(_) | EngineError::Internal(_))
+    }
+
+    /// The stable snake_case code (problem+json `code`, `meta.error.code`):
+    /// one of `http::problem::Code`'s.
     pub fn code(&self) -> &'static str {
         match self {
             EngineError::UnsupportedFormat(_) => "unsupported_format",
             EngineError::TooLarge { .. } => "too_large",
             EngineError::TooManyPixels { .. } | EngineError::DecoderLimit(_) => "too_many_pixels",
             EngineError::Undecodable(_) => "undecodable",
-            EngineError::Encode(_) => "internal",
+            EngineError::Encode(_) | EngineError::Internal(_) => "internal",
         }
     }
 }
@@ -260,7 +270,7 @@ impl Engine {
             return Err(EngineError::TooLarge { bytes: bytes.len() as u64, limit: self.limits.max_upload_bytes });
         }
         let format = sniff(bytes)?;
-        guard(|| decode::decode(bytes, format, &self.limits, plan))
+        guard_decoder(|| decode::decode(bytes, format, &self.limits, plan))
     }
 
     /// The spec of a standard variant for this engine's limits.
@@ -369,17 +379,43 @@ impl Engine {
     }
 }
 
-/// Run engine code so that a panic in a codec becomes an error, not a crash.
+/// The text of a caught panic, for the log (never for a client).
+pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+/// Run a decoder so that a panic in it (third-party code meeting a file it
+/// cannot handle) is the image's fault: `undecodable`, the panic logged
+/// here and not repeated to the client.
+fn guard_decoder<T>(f: impl FnOnce() -> Result<T, EngineError>) -> Result<T, EngineError> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        tracing::warn!(panic = %panic_text(&*panic), "a decoder panicked");
+        Err(EngineError::Undecodable("the decoder failed on this file".into()))
+    })
+}
+
+/// Run our own code (resize, encode): a panic there is our fault, never
+/// the image's, so it is `Internal`, which is retried and never stored.
 fn guard<T>(f: impl FnOnce() -> Result<T, EngineError>) -> Result<T, EngineError> {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(r) => r,
-        Err(panic) => {
-            let msg = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "decoder panicked".into());
-            Err(EngineError::Undecodable(msg))
-        }
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| Err(EngineError::Internal(panic_text(&*panic))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_decoder_panic_blames_the_image_and_ours_does_not() {
+        let e = guard_decoder::<()>(|| panic!("index out of bounds in a codec")).unwrap_err();
+        assert!(matches!(&e, EngineError::Undecodable(m) if !m.contains("index")), "no panic text: {e}");
+        assert!(e.is_image_fault());
+        let e = guard::<()>(|| panic!("resize bug")).unwrap_err();
+        assert!(matches!(&e, EngineError::Internal(m) if m == "resize bug"), "{e:?}");
+        assert!(!e.is_image_fault());
+        assert_eq!(e.code(), "internal");
     }
 }

@@ -15,21 +15,40 @@ use sha2::Sha256;
 
 use crate::app::AppState;
 use crate::engine::RenderSpec;
-use crate::http::problem::ApiError;
+use crate::http::problem::{ApiError, Code};
 use crate::keys::Key;
 use crate::meta::Status;
-use crate::store::{Object, IMMUTABLE};
+use crate::store::{ByteStream, ObjectInfo, StoreError, IMMUTABLE};
 use crate::transform::{self, Canonical, Target};
 
 pub async fn get_image(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Response, ApiError> {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    let canonical = transform::parse(uri.path(), uri.query(), accept)?;
+    let mut canonical = transform::parse(uri.path(), uri.query(), accept)?;
     check_signature(&state, &canonical)?;
+    if state.config.signing_key.is_none() {
+        // Unsigned: an `s=` means nothing, and must not make a new key
+        // (a new render) per value.
+        canonical.signature = None;
+    }
     let key = canonical.key();
-    if let Some(obj) = state.processed.get(&key).await? {
-        return Ok(serve(obj, &headers, &canonical, None));
+    if let Some((info, body)) = stored(&state, &key).await? {
+        return Ok(serve(info, Body::from_stream(body), &headers, &canonical, None));
     }
     render_on_miss(&state, &canonical, &key, &headers).await
+}
+
+/// The stored object at `key`, streamed. One whose bytes do not match its
+/// recorded length (cut short on disk) is a miss: rendered again and
+/// replaced, never served.
+async fn stored(state: &AppState, key: &Key) -> Result<Option<(ObjectInfo, ByteStream)>, ApiError> {
+    match state.processed.open(key).await {
+        Ok(found) => Ok(found),
+        Err(StoreError::Corrupt(why)) => {
+            tracing::warn!(%key, %why, "stored object is damaged; rendering it again");
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `s=` must be the base64url (no padding) HMAC-SHA256 of the canonical
@@ -41,14 +60,13 @@ fn check_signature(state: &AppState, c: &Canonical) -> Result<(), ApiError> {
         return Ok(());
     }
     let Some(given) = &c.signature else {
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "signature_required", "on-demand options need s="));
+        return Err(ApiError::new(Code::SignatureRequired, "on-demand options need s="));
     };
     let given = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, given)
-        .map_err(|_| ApiError::new(StatusCode::FORBIDDEN, "bad_signature", "signature does not match"))?;
+        .map_err(|_| ApiError::new(Code::BadSignature, "signature does not match"))?;
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("hmac takes any key length");
     mac.update(c.signed_path().as_bytes());
-    mac.verify_slice(&given)
-        .map_err(|_| ApiError::new(StatusCode::FORBIDDEN, "bad_signature", "signature does not match"))
+    mac.verify_slice(&given).map_err(|_| ApiError::new(Code::BadSignature, "signature does not match"))
 }
 
 /// The signature a client must append for `path` (for tools and tests).
@@ -56,6 +74,23 @@ pub fn sign_path(secret: &[u8], signed_path: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("hmac takes any key length");
     mac.update(signed_path.as_bytes());
     base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, mac.finalize().into_bytes())
+}
+
+/// `cover` and `fill` can enlarge: the box they ask for is capped at the
+/// standard variant's area (`IMGPIPE_MAX_DIMENSION`²), so a tiny original
+/// cannot buy a huge render. `inside` never enlarges, so its output is
+/// bounded by the original's own limits.
+fn check_output_pixels(state: &AppState, spec: &RenderSpec) -> Result<(), ApiError> {
+    let plan = spec.plan;
+    let (Some(w), Some(h)) = (plan.w, plan.h) else { return Ok(()) };
+    let cap = u64::from(state.engine.limits.max_dimension).pow(2);
+    if plan.fit != crate::engine::Fit::Inside && u64::from(w) * u64::from(h) > cap {
+        return Err(ApiError::new(
+            Code::BadOptions,
+            format!("a {w}x{h} {} box is over the {cap} pixel output limit", plan.fit.name()),
+        ));
+    }
+    Ok(())
 }
 
 struct Timing {
@@ -72,31 +107,35 @@ async fn render_on_miss(
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = canonical.id;
-    let meta = state.meta.get(&id).await?.ok_or_else(|| ApiError::not_found("not_found", "no image with this id"))?;
+    let spec: RenderSpec = match &canonical.target {
+        Target::Standard(v) => state.engine.standard_spec(*v),
+        Target::Custom(spec) => spec.render_spec(&state.engine.limits),
+    };
+    check_output_pixels(state, &spec)?;
+    let meta = state.meta.get(&id).await?.ok_or_else(|| ApiError::new(Code::NotFound, "no image with this id"))?;
     match meta.status {
         Status::Failed => {
-            let e = meta.error.unwrap_or(crate::meta::ErrorInfo { code: "undecodable".into(), message: String::new() });
-            return Err(ApiError::from_code(&e.code, &e.message));
+            let (code, message) = meta.error.map(|e| (e.code, e.message)).unwrap_or_default();
+            return Err(ApiError::stored_failure(&code, &message));
         }
-        Status::Pending => return Err(ApiError::not_found("not_ready", "the image is still being processed")),
+        Status::Pending => return Err(ApiError::new(Code::NotReady, "the image is still being processed")),
         Status::Ready => {}
     }
     // Single flight: the first request renders; the others wait, then find
     // the object in the store.
     let lock = state.key_lock(key.as_str());
     let _guard = lock.lock().await;
-    if let Some(obj) = state.processed.get(key).await? {
-        return Ok(serve(obj, headers, canonical, None));
+    if let Some((info, body)) = stored(state, key).await? {
+        return Ok(serve(info, Body::from_stream(body), headers, canonical, None));
     }
+    // A core first, then the original: a render waiting in the queue holds
+    // no image in memory, and past the queue's bound it is refused (503).
+    let permit = state.cpu.admit().await?;
     let raw =
-        state.raw.get(&Key::raw(&id)).await?.ok_or_else(|| ApiError::not_found("not_found", "the original is gone"))?;
-    let spec: RenderSpec = match &canonical.target {
-        Target::Standard(v) => state.engine.standard_spec(*v),
-        Target::Custom(spec) => spec.render_spec(&state.engine.limits),
-    };
+        state.raw.get(&Key::raw(&id)).await?.ok_or_else(|| ApiError::new(Code::NotFound, "the original is gone"))?;
     let engine = state.engine.clone();
-    let (rendered, decode) = state
-        .cpu(move || {
+    let (rendered, decode) = permit
+        .run(move || {
             let started = Instant::now();
             let decoded = engine.decode_for(&raw.body, spec.plan)?;
             let decode = started.elapsed();
@@ -108,41 +147,39 @@ async fn render_on_miss(
     let started = Instant::now();
     state.processed.put(key, body.clone(), content_type, IMMUTABLE).await?;
     let timing = Timing { decode, resize: rendered.resize, encode: rendered.encode, store: started.elapsed() };
-    let obj = Object {
-        info: crate::store::ObjectInfo {
-            content_type: content_type.to_string(),
-            cache_control: IMMUTABLE.to_string(),
-            etag: crate::store::etag_of(&body),
-            len: body.len() as u64,
-        },
-        body,
+    let info = ObjectInfo {
+        content_type: content_type.to_string(),
+        cache_control: IMMUTABLE.to_string(),
+        etag: crate::store::etag_of(&body),
+        len: body.len() as u64,
     };
-    Ok(serve(obj, headers, canonical, Some(timing)))
+    Ok(serve(info, Body::from(body), headers, canonical, Some(timing)))
 }
 
 fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e4).round() / 10.0
 }
 
-fn serve(obj: Object, req: &HeaderMap, canonical: &Canonical, timing: Option<Timing>) -> Response {
+fn serve(info: ObjectInfo, body: Body, req: &HeaderMap, canonical: &Canonical, timing: Option<Timing>) -> Response {
     let not_modified = req
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').map(str::trim).any(|t| t == "*" || t.trim_start_matches("W/") == obj.info.etag));
+        .is_some_and(|v| v.split(',').map(str::trim).any(|t| t == "*" || t.trim_start_matches("W/") == info.etag));
     let mut res = if not_modified {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let mut r = Response::new(Body::from(obj.body));
-        if let Ok(v) = HeaderValue::from_str(&obj.info.content_type) {
+        let mut r = Response::new(body);
+        r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(info.len));
+        if let Ok(v) = HeaderValue::from_str(&info.content_type) {
             r.headers_mut().insert(header::CONTENT_TYPE, v);
         }
         r
     };
     let h = res.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&obj.info.etag) {
+    if let Ok(v) = HeaderValue::from_str(&info.etag) {
         h.insert(header::ETAG, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&obj.info.cache_control) {
+    if let Ok(v) = HeaderValue::from_str(&info.cache_control) {
         h.insert(header::CACHE_CONTROL, v);
     }
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));

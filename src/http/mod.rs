@@ -1,5 +1,5 @@
 //! HTTP handlers, one file per resource. They see only `AppState` and the
-//! store traits; statuses come from `problem::ApiError`.
+//! store traits; errors are `problem::Code`s.
 
 pub mod cors;
 pub mod health;
@@ -7,11 +7,12 @@ pub mod images;
 pub mod meta;
 pub mod page;
 pub mod problem;
+pub mod server;
 pub mod upload;
 pub mod uploads;
 
 use crate::keys::ImageId;
-use problem::ApiError;
+use problem::{ApiError, Code};
 
 /// Parse an id from a path segment (already percent-decoded by axum); a
 /// segment axum could not decode is a bad id too.
@@ -20,5 +21,5 @@ pub(crate) fn parse_id(
 ) -> Result<ImageId, ApiError> {
     raw.ok()
         .and_then(|axum::extract::Path(s)| ImageId::parse(&s).ok())
-        .ok_or_else(|| ApiError::bad_request("bad_id", "not a valid image id"))
+        .ok_or_else(|| ApiError::new(Code::BadId, "not a valid image id"))
 }

@@ -11,7 +11,7 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
 use crate::app::AppState;
-use crate::http::problem::ApiError;
+use crate::http::problem::{ApiError, Code};
 use crate::keys::{ImageId, Key};
 
 const INDEX: &str = include_str!("../../ui/index.html");
@@ -73,7 +73,7 @@ pub async fn asset(raw: Result<Path<String>, PathRejection>) -> Result<Response,
         "app.js" => (SCRIPT, "text/javascript; charset=utf-8"),
         "app.css" => (STYLE, "text/css; charset=utf-8"),
         "icon.svg" => (ICON, "image/svg+xml"),
-        _ => return Err(ApiError::not_found("not_found", "no such file")),
+        _ => return Err(ApiError::new(Code::NotFound, "no such file")),
     };
     let mut res = body.into_response();
     let h = res.headers_mut();

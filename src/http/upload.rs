@@ -14,15 +14,14 @@ use futures_util::StreamExt;
 
 use crate::app::AppState;
 use crate::http::parse_id;
-use crate::http::problem::ApiError;
+use crate::http::problem::{ApiError, Code};
 use crate::keys::Key;
 use crate::meta::Status;
 use crate::store::fs::UploadCheck;
 use crate::store::StoreError;
 
-fn forbidden(code: &str, detail: &str) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, code, detail)
-}
+/// How long an upload body may send nothing before it is abandoned.
+pub const BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub async fn put_upload(
     State(state): State<AppState>,
@@ -31,59 +30,69 @@ pub async fn put_upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let signer = state.uploads.clone().ok_or_else(|| ApiError::not_found("not_found", "no local upload target"))?;
+    let signer = state.uploads.clone().ok_or_else(|| ApiError::new(Code::NotFound, "no local upload target"))?;
     let id = parse_id(raw_id)?;
-    let Query(q) = query.map_err(|_| forbidden("bad_signature", "the upload URL is malformed"))?;
+    let Query(q) = query.map_err(|_| ApiError::new(Code::BadSignature, "the upload URL is malformed"))?;
     let key = Key::raw(&id);
-    let missing = || forbidden("bad_signature", "the upload URL is incomplete");
+    let missing = || ApiError::new(Code::BadSignature, "the upload URL is incomplete");
     let ct = q.get("ct").ok_or_else(missing)?;
     let len: u64 = q.get("len").and_then(|v| v.parse().ok()).ok_or_else(missing)?;
     let expires: u64 = q.get("expires").and_then(|v| v.parse().ok()).ok_or_else(missing)?;
     let sig = q.get("sig").ok_or_else(missing)?;
     signer.verify(&key, ct, len, expires, sig).map_err(|e| match e {
-        UploadCheck::BadSignature => forbidden("bad_signature", "the upload signature does not match"),
-        UploadCheck::Expired => forbidden("expired", "the upload URL has expired"),
+        UploadCheck::BadSignature => ApiError::new(Code::BadSignature, "the upload signature does not match"),
+        UploadCheck::Expired => ApiError::new(Code::Expired, "the upload URL has expired"),
     })?;
 
     let sent_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !sent_type.eq_ignore_ascii_case(ct) {
-        return Err(ApiError::bad_request("upload_mismatch", format!("Content-Type must be {ct}, as signed")));
+        return Err(ApiError::new(Code::UploadMismatch, format!("Content-Type must be {ct}, as signed")));
     }
     if let Some(sent_len) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()) {
         match sent_len.parse::<u64>() {
-            Ok(n) if n > len => {
-                return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "body is longer than signed"))
-            }
-            Ok(n) if n < len => return Err(ApiError::bad_request("upload_mismatch", "body is shorter than signed")),
+            Ok(n) if n > len => return Err(ApiError::new(Code::TooLarge, "body is longer than signed")),
+            Ok(n) if n < len => return Err(ApiError::new(Code::UploadMismatch, "body is shorter than signed")),
             Ok(_) => {}
-            Err(_) => return Err(ApiError::bad_request("bad_request", "bad Content-Length")),
+            Err(_) => return Err(ApiError::new(Code::BadRequest, "bad Content-Length")),
         }
     }
 
     // One upload per id, also under concurrent PUTs.
     let lock = state.key_lock(key.as_str());
     let _guard = lock.lock().await;
-    let meta = state.meta.get(&id).await?.ok_or_else(|| ApiError::not_found("not_found", "no upload with this id"))?;
+    let meta = state.meta.get(&id).await?.ok_or_else(|| ApiError::new(Code::NotFound, "no upload with this id"))?;
     if meta.status != Status::Pending || state.raw.head(&key).await?.is_some() {
-        return Err(ApiError::new(StatusCode::CONFLICT, "already_uploaded", "this id already has its upload"));
+        return Err(ApiError::new(Code::AlreadyUploaded, "this id already has its upload"));
     }
 
     // Streamed into the raw store; the store refuses more or fewer bytes
-    // than were signed and keeps nothing in that case.
-    let chunks = body
-        .into_data_stream()
-        .map(|r| r.map_err(|e| std::io::Error::new(std::io::ErrorKind::UnexpectedEof, e)))
-        .boxed();
+    // than were signed and keeps nothing in that case. A client that stops
+    // sending gives up the id's lock after BODY_IDLE_TIMEOUT.
+    let chunks = futures_util::stream::unfold(body.into_data_stream(), |mut body| async move {
+        let next = match tokio::time::timeout(BODY_IDLE_TIMEOUT, body.next()).await {
+            Ok(None) => return None,
+            Ok(Some(chunk)) => chunk.map_err(|e| std::io::Error::new(std::io::ErrorKind::UnexpectedEof, e)),
+            Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the upload body stalled")),
+        };
+        Some((next, body))
+    })
+    .boxed();
     match state.raw.put_stream(&key, chunks, len, ct, "private, no-store").await {
         Ok(()) => {}
         Err(StoreError::Length { longer: true, .. }) => {
-            return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "body is longer than signed"))
+            return Err(ApiError::new(Code::TooLarge, "body is longer than signed"))
         }
         Err(StoreError::Length { longer: false, .. }) => {
-            return Err(ApiError::bad_request("upload_mismatch", "body is shorter than signed"))
+            return Err(ApiError::new(Code::UploadMismatch, "body is shorter than signed"))
+        }
+        Err(StoreError::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
+            return Err(ApiError::new(
+                Code::Timeout,
+                format!("no upload bytes arrived for {} s", BODY_IDLE_TIMEOUT.as_secs()),
+            ))
         }
         Err(StoreError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            return Err(ApiError::bad_request("upload_mismatch", "the upload body was cut off"))
+            return Err(ApiError::new(Code::UploadMismatch, "the upload body was cut off"))
         }
         Err(e) => return Err(e.into()),
     }

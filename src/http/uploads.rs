@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::engine::Variant;
-use crate::http::problem::ApiError;
+use crate::http::problem::{ApiError, Code};
 use crate::keys::{ImageId, Key};
 use crate::meta::{Declared, Metadata};
 
@@ -53,8 +53,7 @@ fn check_token(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     }
     let given = presented_token(headers).ok_or_else(|| {
         ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            Code::Unauthorized,
             "this server needs an upload token: send it as X-Imgpipe-Token (or Authorization: Bearer)",
         )
     })?;
@@ -66,7 +65,7 @@ fn check_token(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "this upload token is not valid here"))
+        Err(ApiError::new(Code::Forbidden, "this upload token is not valid here"))
     }
 }
 
@@ -80,19 +79,18 @@ pub async fn create_upload(
     body: Result<Json<CreateUpload>, JsonRejection>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     check_token(&state, &headers)?;
-    let Json(req) = body.map_err(|e| ApiError::bad_request("bad_request", e.body_text()))?;
+    let Json(req) = body.map_err(|e| ApiError::new(Code::BadRequest, e.body_text()))?;
     // Malformed requests (400) are answered before limits (413/415).
     if req.filename.as_ref().is_some_and(|f| f.chars().count() > 1024) {
-        return Err(ApiError::bad_request("bad_request", "filename is longer than 1024 characters"));
+        return Err(ApiError::new(Code::BadRequest, "filename is longer than 1024 characters"));
     }
     if req.content_length == 0 {
-        return Err(ApiError::bad_request("bad_request", "content_length must be at least 1"));
+        return Err(ApiError::new(Code::BadRequest, "content_length must be at least 1"));
     }
     let content_type = req.content_type.trim().to_ascii_lowercase();
     if !ACCEPTED_TYPES.contains(&content_type.as_str()) {
         return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_format",
+            Code::UnsupportedFormat,
             format!(
                 "{} is not an image type imgpipe takes; content_type must be one of {}",
                 if content_type.is_empty() {
@@ -107,8 +105,7 @@ pub async fn create_upload(
     let max = state.engine.limits.max_upload_bytes;
     if req.content_length > max {
         return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
+            Code::TooLarge,
             format!("{} bytes is over the {max} byte limit", req.content_length),
         ));
     }

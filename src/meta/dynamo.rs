@@ -91,7 +91,7 @@ impl MetaStore for DynamoMeta {
 
     /// A scan: only the local work queue's resume pass calls this; in AWS
     /// the S3 → SQS events drive ingest.
-    async fn pending(&self) -> Result<Vec<ImageId>, MetaError> {
+    async fn pending(&self, created_before: Option<&str>) -> Result<Vec<ImageId>, MetaError> {
         let mut found: Vec<(String, ImageId)> = Vec::new();
         let mut start = None;
         loop {
@@ -99,11 +99,12 @@ impl MetaStore for DynamoMeta {
                 .client
                 .scan()
                 .table_name(&self.table)
-                .filter_expression("#status = :pending")
+                .filter_expression("#status = :pending AND created_at < :before")
                 .projection_expression("#id, created_at")
                 .expression_attribute_names("#id", "id")
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_values(":pending", s(Status::Pending.as_str()))
+                .expression_attribute_values(":before", s(created_before.unwrap_or("~")))
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
@@ -123,6 +124,24 @@ impl MetaStore for DynamoMeta {
         }
         found.sort();
         Ok(found.into_iter().map(|(_, id)| id).collect())
+    }
+
+    async fn delete_pending(&self, id: &ImageId) -> Result<bool, MetaError> {
+        let res = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("id", s(&id.to_string()))
+            .condition_expression("#status = :pending")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pending", s(Status::Pending.as_str()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(failure(e)),
+        }
     }
 
     async fn ping(&self) -> Result<(), MetaError> {

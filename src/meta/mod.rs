@@ -137,7 +137,11 @@ pub trait MetaStore: Send + Sync {
     /// Upsert; a `pending` item never replaces a `ready` or `failed` one
     /// (that put is a no-op, not an error).
     async fn put(&self, meta: &Metadata) -> Result<(), MetaError>;
-    /// Ids still `pending`, oldest first.
-    async fn pending(&self) -> Result<Vec<ImageId>, MetaError>;
+    /// Ids still `pending`, oldest first; with `created_before` (RFC 3339),
+    /// only those created before it.
+    async fn pending(&self, created_before: Option<&str>) -> Result<Vec<ImageId>, MetaError>;
+    /// Remove the item of `id` if it is still `pending` (an upload that
+    /// never came); `false` when it was not there or not pending.
+    async fn delete_pending(&self, id: &ImageId) -> Result<bool, MetaError>;
     async fn ping(&self) -> Result<(), MetaError>;
 }

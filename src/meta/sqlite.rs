@@ -22,10 +22,27 @@ fn backend(e: impl std::error::Error + Send + Sync + 'static) -> MetaError {
 }
 
 impl SqliteMeta {
-    /// Open (or create) `<data_dir>/meta.sqlite3`.
+    /// Open (or create) `<data_dir>/meta.sqlite3`. A file that is there
+    /// but empty or damaged is an error, never silently a new database:
+    /// the metadata of every image would be lost.
     pub fn open(data_dir: &Path) -> Result<Self, MetaError> {
         std::fs::create_dir_all(data_dir).map_err(backend)?;
-        let conn = Connection::open(data_dir.join("meta.sqlite3")).map_err(backend)?;
+        let path = data_dir.join("meta.sqlite3");
+        let damaged = |why: String| {
+            MetaError::Corrupt(format!(
+                "{}: {why}; restore it from a backup, or move it away to start an empty metadata store",
+                path.display()
+            ))
+        };
+        if std::fs::metadata(&path).is_ok_and(|m| m.len() == 0) {
+            return Err(damaged("the file is empty".into()));
+        }
+        let conn = Connection::open(&path).map_err(backend)?;
+        let check: String =
+            conn.query_row("PRAGMA quick_check", [], |r| r.get(0)).map_err(|e| damaged(e.to_string()))?;
+        if check != "ok" {
+            return Err(damaged(check));
+        }
         conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(backend)?;
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(backend)?;
@@ -92,12 +109,15 @@ impl MetaStore for SqliteMeta {
         .await
     }
 
-    async fn pending(&self) -> Result<Vec<ImageId>, MetaError> {
-        self.with(|c| {
-            let mut stmt =
-                c.prepare("SELECT id FROM images WHERE status = 'pending' ORDER BY created_at, id").map_err(backend)?;
+    async fn pending(&self, created_before: Option<&str>) -> Result<Vec<ImageId>, MetaError> {
+        // Every RFC 3339 time we write sorts after "", and none after "~".
+        let before = created_before.unwrap_or("~").to_string();
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare("SELECT id FROM images WHERE status = 'pending' AND created_at < ?1 ORDER BY created_at, id")
+                .map_err(backend)?;
             let ids = stmt
-                .query_map([], |r| r.get::<_, String>(0))
+                .query_map(params![before], |r| r.get::<_, String>(0))
                 .map_err(backend)?
                 .filter_map(|r| r.ok())
                 .filter_map(|s| ImageId::parse(&s).ok())
@@ -107,7 +127,40 @@ impl MetaStore for SqliteMeta {
         .await
     }
 
+    async fn delete_pending(&self, id: &ImageId) -> Result<bool, MetaError> {
+        let id = id.to_string();
+        self.with(move |c| {
+            let n =
+                c.execute("DELETE FROM images WHERE id = ?1 AND status = 'pending'", params![id]).map_err(backend)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    /// Reads the table itself, so a file damaged since start-up shows.
     async fn ping(&self) -> Result<(), MetaError> {
-        self.with(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(backend)).await
+        self.with(|c| {
+            c.query_row("SELECT count(*) FROM (SELECT id FROM images LIMIT 1)", [], |_| Ok(())).map_err(backend)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_or_damaged_file_stops_the_start_instead_of_a_new_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.sqlite3");
+        std::fs::write(&path, b"").unwrap();
+        let e = SqliteMeta::open(dir.path()).err().expect("an empty file is refused").to_string();
+        assert!(e.contains("empty") && e.contains("backup"), "{e}");
+        std::fs::write(&path, vec![0x5a; 8192]).unwrap();
+        let e = SqliteMeta::open(dir.path()).err().expect("a damaged file is refused").to_string();
+        assert!(e.contains("meta.sqlite3"), "{e}");
+        std::fs::remove_file(&path).unwrap();
+        SqliteMeta::open(dir.path()).expect("no file: a new database");
     }
 }

@@ -19,7 +19,7 @@ use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::{etag_of, unix_now, BlobStore, Object, ObjectInfo, PresignedPut, StoreError};
+use super::{etag_of, unix_now, BlobStore, ByteStream, Object, ObjectInfo, PresignedPut, StoreError};
 use crate::keys::Key;
 
 #[derive(Debug, Clone)]
@@ -51,6 +51,28 @@ impl FsStore {
         path
     }
 
+    /// Remove the temporary files a killed process left behind (a write
+    /// is a temp file renamed into place, so any left over is garbage).
+    /// Returns how many were removed.
+    pub fn remove_temp_files(&self) -> std::io::Result<usize> {
+        fn walk(dir: &Path, removed: &mut usize) -> std::io::Result<()> {
+            for entry in std::fs::read_dir(dir)? {
+                let entry = entry?;
+                let kind = entry.file_type()?;
+                if kind.is_dir() {
+                    walk(&entry.path(), removed)?;
+                } else if entry.file_name().to_string_lossy().starts_with(".tmp-") {
+                    std::fs::remove_file(entry.path())?;
+                    *removed += 1;
+                }
+            }
+            Ok(())
+        }
+        let mut removed = 0;
+        walk(&self.root, &mut removed)?;
+        Ok(removed)
+    }
+
     fn sidecar(path: &Path) -> PathBuf {
         let mut name = path.file_name().unwrap_or_default().to_os_string();
         name.push(".meta.json");
@@ -66,6 +88,37 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     tmp.as_file().sync_data()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+/// Below this much free space the store reports itself unavailable.
+pub const MIN_FREE_BYTES: u64 = 128 * 1024 * 1024;
+
+/// Bytes free to unprivileged writers on the disk holding `path`.
+#[cfg(unix)]
+fn free_bytes(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `stat` a valid out pointer.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut stat) } != 0 {
+        return None;
+    }
+    Some(stat.f_bavail as u64 * stat.f_frsize as u64)
+}
+
+#[cfg(not(unix))]
+fn free_bytes(_: &Path) -> Option<u64> {
+    None
+}
+
+/// A body whose length is not the recorded one was cut short (or replaced)
+/// outside this store: never serve it.
+fn check_len(actual: u64, info: &ObjectInfo) -> Result<(), StoreError> {
+    if actual == info.len {
+        Ok(())
+    } else {
+        Err(StoreError::Corrupt(format!("{actual} bytes stored, {} recorded", info.len)))
+    }
 }
 
 fn read_info(path: &Path) -> Result<Option<ObjectInfo>, StoreError> {
@@ -93,9 +146,31 @@ impl BlobStore for FsStore {
                 Err(e) => return Err(e.into()),
             };
             let info = read_info(&path)?.ok_or_else(|| StoreError::Corrupt("object without headers".into()))?;
+            check_len(body.len() as u64, &info)?;
             Ok(Some(Object { info, body: Bytes::from(body) }))
         })
         .await
+    }
+
+    /// The file itself, read 64 KiB at a time as the client takes it.
+    async fn open(&self, key: &Key) -> Result<Option<(ObjectInfo, ByteStream)>, StoreError> {
+        use futures_util::StreamExt;
+        let path = self.path_of(key);
+        let opened = blocking(move || {
+            let file = match std::fs::File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            let info = read_info(&path)?.ok_or_else(|| StoreError::Corrupt("object without headers".into()))?;
+            check_len(file.metadata()?.len(), &info)?;
+            Ok(Some((file, info)))
+        })
+        .await?;
+        Ok(opened.map(|(file, info)| {
+            let reader = tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(file), 64 * 1024);
+            (info, reader.boxed())
+        }))
     }
 
     async fn head(&self, key: &Key) -> Result<Option<ObjectInfo>, StoreError> {
@@ -181,11 +256,20 @@ impl BlobStore for FsStore {
         Ok(self.signer.presign(key, content_type, content_length, ttl))
     }
 
+    /// The folder is there and its disk has room for an upload and its
+    /// variants: a nearly full disk makes `/health` answer 503 before
+    /// writes start failing.
     async fn ping(&self) -> Result<(), StoreError> {
         let root = self.root.clone();
         blocking(move || {
             std::fs::metadata(&root)?;
-            Ok(())
+            match free_bytes(&root) {
+                Some(free) if free < MIN_FREE_BYTES => Err(StoreError::Io(std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    format!("{free} bytes free on the data dir's disk, under {MIN_FREE_BYTES}"),
+                ))),
+                _ => Ok(()),
+            }
         })
         .await
     }
@@ -280,5 +364,33 @@ impl UploadSigner {
             return Err(UploadCheck::Expired);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(dir: &Path) -> FsStore {
+        FsStore::new(dir, UploadSigner::new(b"k".to_vec(), "http://x")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn leftover_temp_files_go_and_a_cut_short_object_is_never_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path());
+        let id = crate::keys::ImageId::new();
+        let key = Key::variant(&id, "webp");
+        s.put(&key, Bytes::from_static(b"0123456789"), "image/webp", "x").await.unwrap();
+        let file = s.path_of(&key);
+        let leftover = file.with_file_name(".tmp-killed");
+        std::fs::write(&leftover, b"half").unwrap();
+        assert_eq!(s.remove_temp_files().unwrap(), 1);
+        assert!(!leftover.exists() && file.exists());
+
+        std::fs::write(&file, b"01234").unwrap();
+        assert!(matches!(s.open(&key).await, Err(StoreError::Corrupt(_))));
+        assert!(matches!(s.get(&key).await, Err(StoreError::Corrupt(_))));
+        s.ping().await.unwrap();
     }
 }

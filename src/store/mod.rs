@@ -30,11 +30,16 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Worth retrying later (throttling, timeouts) rather than a real fault.
+    /// Worth retrying later rather than a real fault: throttling, timeouts,
+    /// and local I/O failures such as a full disk (the image is not to
+    /// blame, and the operator can fix the disk).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_))
+        matches!(self, StoreError::Unavailable(_) | StoreError::Io(_))
     }
 }
+
+/// A body read in chunks, for objects served without holding them whole.
+pub type ByteStream = BoxStream<'static, Result<Bytes, std::io::Error>>;
 
 /// Headers kept with an object.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -71,6 +76,13 @@ pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 pub trait BlobStore: Send + Sync {
     async fn get(&self, key: &Key) -> Result<Option<Object>, StoreError>;
     async fn head(&self, key: &Key) -> Result<Option<ObjectInfo>, StoreError>;
+    /// The object as a stream with its headers, for serving: a store that
+    /// can read as the client reads overrides it, so a slow reader holds a
+    /// buffer rather than the whole object. An object whose length differs
+    /// from the recorded one is `Corrupt`, never served.
+    async fn open(&self, key: &Key) -> Result<Option<(ObjectInfo, ByteStream)>, StoreError> {
+        Ok(self.get(key).await?.map(|o| (o.info, futures_util::stream::once(async move { Ok(o.body) }).boxed())))
+    }
     async fn put(&self, key: &Key, body: Bytes, content_type: &str, cache_control: &str) -> Result<(), StoreError>;
     /// A URL the client can PUT exactly `content_length` bytes of
     /// `content_type` to, until `ttl` has passed.

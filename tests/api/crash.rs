@@ -4,9 +4,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
-
-use crate::helpers::create_over_http;
+use crate::helpers::{create_over_http, noisy_png};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -33,21 +31,6 @@ async fn wait_up(http: &reqwest::Client, base: &str) {
     panic!("server did not come up");
 }
 
-fn noisy_png(seed: u32) -> Vec<u8> {
-    // Noise makes the PNG variant slow to compress: jobs stay queued long
-    // enough to be killed mid-way.
-    let mut s = seed.wrapping_mul(2_654_435_761).max(1);
-    let img = RgbImage::from_fn(1600, 1200, |_, _| {
-        s ^= s << 13;
-        s ^= s >> 17;
-        s ^= s << 5;
-        Rgb([s as u8, (s >> 8) as u8, (s >> 16) as u8])
-    });
-    let mut out = std::io::Cursor::new(Vec::new());
-    DynamicImage::ImageRgb8(img).write_to(&mut out, ImageFormat::Png).unwrap();
-    out.into_inner()
-}
-
 #[tokio::test]
 async fn sigkill_with_queued_jobs_loses_nothing() {
     let data = tempfile::tempdir().unwrap();
@@ -59,7 +42,7 @@ async fn sigkill_with_queued_jobs_loses_nothing() {
 
     let mut ids = Vec::new();
     for i in 0..6 {
-        let bytes = noisy_png(i + 1);
+        let bytes = noisy_png(1600, 1200, i + 1);
         let created = create_over_http(&http, &base, "image/png", bytes.len()).await;
         let put = http
             .put(created["upload"]["url"].as_str().unwrap())

@@ -1,6 +1,7 @@
-//! `TestApp`: the local service in a tempdir, on a real TCP port, with a
-//! counting wrapper around the (real) folder store so tests can prove what
-//! was or was not read or written.
+//! `TestApp`: the local service in a tempdir, on a real TCP port (the same
+//! connection loop as `serve`), with a counting wrapper around the (real)
+//! folder store so tests can prove what was or was not read or written, and
+//! can make its writes fail as a full disk does.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,7 +18,7 @@ use imgpipe::app::{router, AppState};
 use imgpipe::config::Config;
 use imgpipe::keys::{ImageId, Key};
 use imgpipe::meta::{Metadata, Status};
-use imgpipe::store::{BlobStore, Object, ObjectInfo, PresignedPut, StoreError};
+use imgpipe::store::{BlobStore, ByteStream, Object, ObjectInfo, PresignedPut, StoreError};
 use tower::ServiceExt;
 
 /// Delegates to a real store and counts calls per kind and per key.
@@ -25,6 +26,19 @@ pub struct Counting {
     inner: Arc<dyn BlobStore>,
     pub reads: AtomicUsize,
     pub puts: Mutex<HashMap<String, usize>>,
+    /// Writes to keys under this prefix fail with ENOSPC (a full disk).
+    pub full_under: Mutex<Option<String>>,
+}
+
+impl Counting {
+    fn check_space(&self, key: &Key) -> Result<(), StoreError> {
+        match &*self.full_under.lock().unwrap() {
+            Some(prefix) if key.as_str().starts_with(prefix.as_str()) => {
+                Err(StoreError::Io(std::io::Error::from_raw_os_error(28)))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 #[async_trait]
@@ -33,12 +47,17 @@ impl BlobStore for Counting {
         self.reads.fetch_add(1, Ordering::SeqCst);
         self.inner.get(key).await
     }
+    async fn open(&self, key: &Key) -> Result<Option<(ObjectInfo, ByteStream)>, StoreError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.open(key).await
+    }
     async fn head(&self, key: &Key) -> Result<Option<ObjectInfo>, StoreError> {
         self.reads.fetch_add(1, Ordering::SeqCst);
         self.inner.head(key).await
     }
     async fn put(&self, key: &Key, body: Bytes, ct: &str, cc: &str) -> Result<(), StoreError> {
         *self.puts.lock().unwrap().entry(key.to_string()).or_default() += 1;
+        self.check_space(key)?;
         self.inner.put(key, body, ct, cc).await
     }
     async fn put_stream(
@@ -50,6 +69,7 @@ impl BlobStore for Counting {
         cc: &str,
     ) -> Result<(), StoreError> {
         *self.puts.lock().unwrap().entry(key.to_string()).or_default() += 1;
+        self.check_space(key)?;
         self.inner.put_stream(key, body, len, ct, cc).await
     }
     async fn presign_put(&self, key: &Key, ct: &str, len: u64, ttl: Duration) -> Result<PresignedPut, StoreError> {
@@ -64,7 +84,7 @@ pub struct TestApp {
     pub state: AppState,
     pub store: Arc<Counting>,
     pub base: String,
-    _dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
 }
 
 impl TestApp {
@@ -80,15 +100,19 @@ impl TestApp {
         map.insert("IMGPIPE_PUBLIC_BASE_URL".into(), base.clone());
         let config = Config::from_lookup(|k| map.get(k).cloned()).unwrap();
         let (mut state, rx) = imgpipe::serve::local_state(config, dir.path()).unwrap();
-        let store =
-            Arc::new(Counting { inner: state.processed.clone(), reads: AtomicUsize::new(0), puts: Mutex::default() });
+        let store = Arc::new(Counting {
+            inner: state.processed.clone(),
+            reads: AtomicUsize::new(0),
+            puts: Mutex::default(),
+            full_under: Mutex::default(),
+        });
         state.raw = store.clone();
         state.processed = store.clone();
         let workers = imgpipe::queue::start(state.clone(), rx, 2, Duration::from_millis(300));
         std::mem::forget(workers); // live as long as the test process
         let app = router(state.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        TestApp { state, store, base, _dir: dir }
+        tokio::spawn(imgpipe::http::server::run(listener, app, std::future::pending(), Duration::ZERO));
+        TestApp { state, store, base, dir }
     }
 
     pub async fn call(&self, req: Request<Body>) -> Response<Body> {
@@ -172,4 +196,19 @@ pub async fn create_over_http(http: &reqwest::Client, base: &str, content_type: 
         .json()
         .await
         .unwrap()
+}
+
+/// A PNG of noise: slow to compress and to decode, so jobs and renders of
+/// it take long enough to be queued, cut off or killed mid-way.
+pub fn noisy_png(w: u32, h: u32, seed: u32) -> Vec<u8> {
+    let mut s = seed.wrapping_mul(2_654_435_761).max(1);
+    let img = RgbImage::from_fn(w, h, |_, _| {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        Rgb([s as u8, (s >> 8) as u8, (s >> 16) as u8])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    DynamicImage::ImageRgb8(img).write_to(&mut out, ImageFormat::Png).unwrap();
+    out.into_inner()
 }

@@ -6,5 +6,6 @@ mod crash;
 mod flow;
 mod helpers;
 mod images;
+mod limits;
 mod spec;
 mod uploads;

@@ -62,3 +62,36 @@ async fn every_spec_path_reaches_a_handler() {
     let res = app.get("/nowhere").await;
     assert_eq!(json(res).await["code"], "no_route");
 }
+
+/// The `ErrorCode` enum in openapi.yaml, in order.
+fn spec_error_codes() -> Vec<String> {
+    let start = OPENAPI.find("    ErrorCode:").expect("openapi.yaml has an ErrorCode schema");
+    let enum_at = start + OPENAPI[start..].find("      enum:").expect("ErrorCode has an enum");
+    OPENAPI[enum_at..]
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("        - "))
+        .map(|l| l.trim_start_matches("        - ").trim().to_string())
+        .collect()
+}
+
+#[test]
+fn openapi_and_readme_name_every_error_code_with_its_status() {
+    use imgpipe::http::problem::Code;
+    let ours: Vec<String> = Code::ALL.iter().map(|c| c.as_str().to_string()).collect();
+    let mut spec = spec_error_codes();
+    let mut sorted = ours.clone();
+    spec.sort();
+    sorted.sort();
+    assert_eq!(spec, sorted, "openapi.yaml's ErrorCode enum and http::problem::Code");
+
+    // README: "`code` (status)" groups, each code listed once with its status.
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme.find("Errors are `application/problem+json`").expect("README lists the error codes");
+    let list = &readme[start..start + readme[start..].find("\n\n").unwrap()];
+    for code in Code::ALL {
+        let at = list.find(&format!("`{}`", code.as_str())).unwrap_or_else(|| panic!("README misses `{code}`"));
+        let status = list[at..].find('(').map(|i| &list[at + i + 1..at + i + 4]).unwrap_or_default();
+        assert_eq!(status, code.status().as_str(), "README gives `{code}` the wrong status");
+    }
+}

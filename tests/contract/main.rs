@@ -27,7 +27,7 @@ async fn sqlite_meta_meets_the_meta_store_contract() {
     // Durable: a second handle on the same file sees the items.
     drop(meta);
     let again = SqliteMeta::open(dir.path()).unwrap();
-    assert!(!again.pending().await.unwrap().is_empty(), "pending items survive a reopen");
+    assert!(!again.pending(None).await.unwrap().is_empty(), "pending items survive a reopen");
 }
 
 #[tokio::test]

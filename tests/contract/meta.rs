@@ -16,7 +16,7 @@ pub async fn contract(meta: &dyn MetaStore) {
     let pending = Metadata::pending(id, declared());
     meta.put(&pending).await.unwrap();
     assert_eq!(meta.get(&id).await.unwrap().unwrap(), pending);
-    assert!(meta.pending().await.unwrap().contains(&id));
+    assert!(meta.pending(None).await.unwrap().contains(&id));
 
     // Idempotent: the same put twice gives the same item.
     meta.put(&pending).await.unwrap();
@@ -28,7 +28,7 @@ pub async fn contract(meta: &dyn MetaStore) {
     ready.updated_at = "2030-01-01T00:00:00Z".into();
     meta.put(&ready).await.unwrap();
     assert_eq!(meta.get(&id).await.unwrap().unwrap(), ready);
-    assert!(!meta.pending().await.unwrap().contains(&id));
+    assert!(!meta.pending(None).await.unwrap().contains(&id));
 
     // Never back: a late pending write leaves the ready item as it is.
     meta.put(&pending).await.unwrap();
@@ -62,9 +62,19 @@ pub async fn contract(meta: &dyn MetaStore) {
     second.created_at = "2001-01-01T00:00:01Z".into();
     meta.put(&second).await.unwrap();
     meta.put(&first).await.unwrap();
-    let listed = meta.pending().await.unwrap();
+    let listed = meta.pending(None).await.unwrap();
     let pa = listed.iter().position(|x| *x == a).unwrap();
     let pb = listed.iter().position(|x| *x == b).unwrap();
     assert!(pa < pb, "oldest first");
     assert!(!listed.contains(&id) && !listed.contains(&other));
+
+    // Only those created before a time; an abandoned one is removed, a
+    // final one never.
+    let older = meta.pending(Some("2001-01-01T00:00:01Z")).await.unwrap();
+    assert!(older.contains(&a) && !older.contains(&b), "{older:?}");
+    assert!(meta.delete_pending(&a).await.unwrap());
+    assert!(meta.get(&a).await.unwrap().is_none());
+    assert!(!meta.delete_pending(&a).await.unwrap());
+    assert!(!meta.delete_pending(&id).await.unwrap());
+    assert_eq!(meta.get(&id).await.unwrap().unwrap(), ready);
 }
