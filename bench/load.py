@@ -2,12 +2,12 @@
 """Load and slow clients against `imgpipe serve` (local backend), from outside.
 
 1. Uploads the photo, waits until it is ready.
-2. Burst: N concurrent distinct on-demand renders (`/img/<id>/webp?w=...`),
+2. Slow readers: M clients GET the stored PNG variant, read 1 KiB and then
+   stop reading for a while. Reports the server's peak RSS meanwhile.
+3. Burst: N concurrent distinct on-demand renders (`/img/<id>/webp?w=...`),
    all sent at once. Each is answered 200, or 503 with Retry-After (shed);
    anything else is an error. Reports the p50/p99 of the 200s, the share
    shed, and the server's peak RSS during the burst.
-3. Slow readers: M clients GET the stored PNG variant, read 1 KiB and then
-   stop reading for a while. Reports the server's peak RSS meanwhile.
 4. `/health` afterwards.
 
     python3 bench/load.py BINARY IMAGE [--renders 300] [--slow 100] [--stall 20]
@@ -90,7 +90,8 @@ async def get(port, path, read_limit=None, stall=0.0):
 
 
 async def burst(port, id_, n):
-    return await asyncio.gather(*(get(port, f"/img/{id_}/webp?w={200 + i}") for i in range(n)))
+    # Widths of 1000 and up: each render decodes the JPEG at half size.
+    return await asyncio.gather(*(get(port, f"/img/{id_}/webp?w={1000 + i}") for i in range(n)))
 
 
 async def slow_readers(port, id_, n, stall):
@@ -135,6 +136,11 @@ def main():
         sampler = Sampler(proc.pid)
         idle_mb = rss_mb(proc.pid)
 
+        # Slow readers first, from the idle server, then the burst.
+        sampler.reset()
+        slow = asyncio.run(slow_readers(port, id_, args.slow, args.stall))
+        slow_peak = sampler.peak()
+
         sampler.reset()
         started = time.perf_counter()
         answers = asyncio.run(burst(port, id_, args.renders))
@@ -144,10 +150,6 @@ def main():
         shed = [h for s, h, _ in answers if s == 503]
         errors = [s for s, _, _ in answers if s not in (200, 503)]
         q = statistics.quantiles(ok, n=100) if len(ok) >= 2 else [ok[0]] * 99 if ok else [0] * 99
-
-        sampler.reset()
-        slow = asyncio.run(slow_readers(port, id_, args.slow, args.stall))
-        slow_peak = sampler.peak()
         status, _ = request("GET", base + "/health")
         sampler.stop = True
         print(json.dumps({

@@ -9,10 +9,13 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 export IMGPIPE_CORPUS="${IMGPIPE_CORPUS:-$ROOT/../shared/corpus}"
+# Here the corpus is required: its tests fail, never skip, without it.
+export IMGPIPE_REQUIRE_CORPUS=1
 if [ -f "$IMGPIPE_CORPUS/MANIFEST.tsv" ]; then
   echo "== corpus: $IMGPIPE_CORPUS"
 else
-  echo "== corpus: not found at $IMGPIPE_CORPUS; corpus tests will print SKIP"
+  echo "FAIL corpus: no MANIFEST.tsv at $IMGPIPE_CORPUS (put the shared corpus beside the repository, or set IMGPIPE_CORPUS)"
+  exit 1
 fi
 
 command -v cargo >/dev/null || { echo "cargo is required (rustup.rs)"; exit 1; }

@@ -236,7 +236,7 @@ impl Config {
             return Err(invalid("IMGPIPE_SIGNING_KEY", "unset, or a key that is not blank", &get));
         }
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
-        let max_queued_renders = number(&get, "IMGPIPE_MAX_QUEUED_RENDERS", 4 * cores)? as usize;
+        let max_queued_renders = number(&get, "IMGPIPE_MAX_QUEUED_RENDERS", 8 * cores)? as usize;
         Ok(Config {
             parameters_path,
             max_queued_renders,

@@ -9,6 +9,8 @@ pub fn corpus_dir() -> Option<PathBuf> {
         .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus")));
     if dir.join("MANIFEST.tsv").is_file() {
         Some(dir)
+    } else if std::env::var_os("IMGPIPE_REQUIRE_CORPUS").is_some() {
+        panic!("corpus not found at {} (IMGPIPE_REQUIRE_CORPUS is set, as scripts/test.sh sets it)", dir.display());
     } else {
         eprintln!("SKIP: corpus not found at {} (set IMGPIPE_CORPUS)", dir.display());
         None
