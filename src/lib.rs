@@ -15,6 +15,9 @@ pub mod cpu;
 pub mod engine;
 /// S3 notifications → ingest (Lambda `events` and `imgpipe worker`).
 pub mod events;
+/// Entry points for the fuzz targets in `fuzz/`.
+#[doc(hidden)]
+pub mod fuzzing;
 /// HTTP handlers, one file per resource, and `ApiError`.
 pub mod http;
 /// Raw upload -> decode once -> variants -> store -> metadata (last).

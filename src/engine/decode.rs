@@ -186,9 +186,14 @@ fn decode_jpeg(bytes: &[u8], limits: &Limits, plan: Option<Plan>) -> Result<(Pix
     let oriented = if swaps_sides(orientation) { (height, width) } else { (width, height) };
     let shrink = plan.map_or(1, |p| jpeg_shrink(oriented, p));
     let plain = matches!(input, ColorSpace::YCbCr | ColorSpace::RGB | ColorSpace::Luma);
-    let shrunk = shrink > 1 && plain && !matches!(icc, Some(Icc::Gray(_)));
-    let (out, (ow, oh)) = if shrunk {
-        let img = decode_jpeg_scaled(bytes, width, height, shrink)?;
+    // One policy for upload and render: the file was accepted whole (zune,
+    // strict), so a scaled decode that jpeg-decoder refuses falls back to
+    // that same whole decode rather than refusing a render of it.
+    let scaled = (shrink > 1 && plain && !matches!(icc, Some(Icc::Gray(_))))
+        .then(|| decode_jpeg_scaled(bytes, width, height, shrink).ok())
+        .flatten();
+    let shrunk = scaled.is_some();
+    let (out, (ow, oh)) = if let Some(img) = scaled {
         let dims = img.dimensions();
         (img.into_raw(), dims)
     } else {

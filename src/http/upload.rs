@@ -17,8 +17,33 @@ use crate::http::parse_id;
 use crate::http::problem::{ApiError, Code};
 use crate::keys::Key;
 use crate::meta::Status;
-use crate::store::fs::UploadCheck;
+use crate::store::fs::{UploadCheck, UploadSigner};
 use crate::store::StoreError;
+
+/// What the query of a local upload URL signs.
+#[derive(Debug)]
+pub struct SignedUpload {
+    pub ct: String,
+    pub len: u64,
+    pub expires: u64,
+}
+
+impl SignedUpload {
+    /// Read the query's `ct`, `len`, `expires` and `sig` and check the
+    /// signature over them and `key` (and the expiry).
+    pub fn check(signer: &UploadSigner, key: &Key, q: &HashMap<String, String>) -> Result<Self, ApiError> {
+        let missing = || ApiError::new(Code::BadSignature, "the upload URL is incomplete");
+        let ct = q.get("ct").ok_or_else(missing)?;
+        let len: u64 = q.get("len").and_then(|v| v.parse().ok()).ok_or_else(missing)?;
+        let expires: u64 = q.get("expires").and_then(|v| v.parse().ok()).ok_or_else(missing)?;
+        let sig = q.get("sig").ok_or_else(missing)?;
+        signer.verify(key, ct, len, expires, sig).map_err(|e| match e {
+            UploadCheck::BadSignature => ApiError::new(Code::BadSignature, "the upload signature does not match"),
+            UploadCheck::Expired => ApiError::new(Code::Expired, "the upload URL has expired"),
+        })?;
+        Ok(SignedUpload { ct: ct.clone(), len, expires })
+    }
+}
 
 /// How long an upload body may send nothing before it is abandoned.
 pub const BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -34,15 +59,8 @@ pub async fn put_upload(
     let id = parse_id(raw_id)?;
     let Query(q) = query.map_err(|_| ApiError::new(Code::BadSignature, "the upload URL is malformed"))?;
     let key = Key::raw(&id);
-    let missing = || ApiError::new(Code::BadSignature, "the upload URL is incomplete");
-    let ct = q.get("ct").ok_or_else(missing)?;
-    let len: u64 = q.get("len").and_then(|v| v.parse().ok()).ok_or_else(missing)?;
-    let expires: u64 = q.get("expires").and_then(|v| v.parse().ok()).ok_or_else(missing)?;
-    let sig = q.get("sig").ok_or_else(missing)?;
-    signer.verify(&key, ct, len, expires, sig).map_err(|e| match e {
-        UploadCheck::BadSignature => ApiError::new(Code::BadSignature, "the upload signature does not match"),
-        UploadCheck::Expired => ApiError::new(Code::Expired, "the upload URL has expired"),
-    })?;
+    let SignedUpload { ct, len, .. } = SignedUpload::check(&signer, &key, &q)?;
+    let ct = &ct;
 
     let sent_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !sent_type.eq_ignore_ascii_case(ct) {
