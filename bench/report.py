@@ -10,55 +10,119 @@ import statistics
 import sys
 import time
 
-LOAD_BEGIN, LOAD_END = "<!-- load: written by scripts/load.sh -->", "<!-- /load -->"
+# Sections other scripts write into BENCHMARKS.md, kept as they are when
+# this script regenerates the rest: (name, the script that writes it).
+SECTIONS = (("load", "scripts/load.sh"), ("soak", "scripts/soak.sh"), ("fuzz", "scripts/fuzz.sh"))
 
 
-def load_section(path):
+def markers(name):
+    script = dict(SECTIONS)[name]
+    return f"<!-- {name}: written by {script} -->", f"<!-- /{name} -->"
+
+
+def kept_section(path, name):
+    """The section `name` already in `path`, to carry over a regeneration."""
+    begin, end = markers(name)
+    try:
+        text = open(path).read()
+    except OSError:
+        return None
+    if begin in text and end in text:
+        return text[text.index(begin):text.index(end) + len(end)]
+    return None
+
+
+def measured_at():
+    return f"measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores"
+
+
+def load_section(path, command):
     """The Load section, from bench/load.py's JSON line at `path`."""
     r = json.load(open(path))
-    lines = [
-        LOAD_BEGIN,
+    yes = lambda ok: "yes" if ok else "no"
+    return [
         "## Load and slow clients (`imgpipe serve`, local backend)",
         "",
-        f"`{COMMAND}` on the same machine ({os.cpu_count()} cores), measured "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, the server's RSS sampled every 50 ms.",
+        f"`{command}`, {measured_at()}; the server's RSS sampled every 50 ms.",
         "",
         "| measure | result | target | met |",
         "|---|---|---|---|",
         f"| {r['renders']} concurrent distinct renders of {r['image']} (`webp?w=…`, sent at once) | "
         f"{r['ok']} rendered, {r['shed']} shed with 503 ({r['shed_with_retry_after']} with Retry-After), "
-        f"{r['errors']} other | 200 or 503 + Retry-After only | {'yes' if r['errors'] == 0 and r['shed'] == r['shed_with_retry_after'] else 'no'} |",
-        f"| p50 / p99 of the 200s | {r['p50_s']} s / {r['p99_s']} s | p99 ≤ 10 s | {'yes' if r['p99_s'] <= 10 else 'no'} |",
-        f"| peak RSS during the burst | {r['burst_peak_rss_mb']:.0f} MB (idle {r['idle_rss_mb']:.0f} MB) | ≤ 600 MB | {'yes' if r['burst_peak_rss_mb'] <= 600 else 'no'} |",
+        f"{r['errors']} other | 200 or 503 + Retry-After only | {yes(r['errors'] == 0 and r['shed'] == r['shed_with_retry_after'])} |",
+        f"| p50 / p99 of the 200s | {r['p50_s']} s / {r['p99_s']} s | p99 ≤ 10 s | {yes(r['p99_s'] <= 10)} |",
+        f"| peak RSS during the burst | {r['burst_peak_rss_mb']:.0f} MB (idle {r['idle_rss_mb']:.0f} MB) | ≤ 600 MB | {yes(r['burst_peak_rss_mb'] <= 600)} |",
         f"| {r['slow_readers']} slow readers of the {r['png_bytes']:,}-byte PNG variant (1 KiB read, then {r['stall_s']:.0f} s stalled) | "
-        f"peak RSS {r['slow_peak_rss_mb']:.0f} MB | ≤ 200 MB | {'yes' if r['slow_peak_rss_mb'] <= 200 else 'no'} |",
-        f"| `/health` afterwards | {r['health_after']} | 200 | {'yes' if r['health_after'] == 200 else 'no'} |",
+        f"peak RSS {r['slow_peak_rss_mb']:.0f} MB | ≤ 200 MB | {yes(r['slow_peak_rss_mb'] <= 200)} |",
+        f"| `/health` afterwards | {r['health_after']} | 200 | {yes(r['health_after'] == 200)} |",
         "",
-        "A render takes a core before it reads its original, and at most `IMGPIPE_MAX_QUEUED_RENDERS` (default 4 × cores)",
+        "A render takes a core before it reads its original, and at most `IMGPIPE_MAX_QUEUED_RENDERS` (default 8 × cores)",
         "wait for one; past that the answer is 503 with Retry-After. Stored variants are streamed from disk in 64 KiB",
         "reads, and a connection that moves no byte for 60 s is closed.",
-        LOAD_END,
     ]
-    return "\n".join(lines)
 
 
-def kept_load_section(path):
-    """The Load section already in `path`, to carry over a regeneration."""
-    try:
-        text = open(path).read()
-    except OSError:
-        return None
-    if LOAD_BEGIN in text and LOAD_END in text:
-        return text[text.index(LOAD_BEGIN):text.index(LOAD_END) + len(LOAD_END)]
-    return None
+def fuzz_section(path, command):
+    """The Fuzzing section, from scripts/fuzz.sh's JSON lines at `path`."""
+    rows = [json.loads(l) for l in open(path) if l.strip()]
+    total = sum(r["runs"] for r in rows)
+    crashes = sum(r["crashes"] for r in rows)
+    out = [
+        "## Fuzzing",
+        "",
+        f"`{command}`, {measured_at()}: cargo-fuzz (libFuzzer, AddressSanitizer) on each target in `fuzz/`,",
+        "seeded from the corpus and the test fixtures. A finding is any panic, abort, sanitizer report, timeout or",
+        "out-of-memory; each is fixed and kept as a regression test.",
+        "",
+        "| target | what it feeds | executions | seconds | corpus | findings |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        out.append(f"| `{r['target']}` | {r['what']} | {r['runs']:,} | {r['seconds']} | {r['corpus']} | {r['crashes']} |")
+    out += ["", f"Total: {total:,} executions, {crashes} findings."]
+    return out
 
 
-if sys.argv[1] == "--load":
-    # report.py --load LOAD_JSON COMMAND BENCHMARKS_MD: replace (or add) the section in place.
-    _, _, load_json, COMMAND, target = sys.argv
+def soak_section(path, command):
+    """The Soak section, from bench/soak.py's JSON line at `path`."""
+    r = json.load(open(path))
+    yes = lambda ok: "yes" if ok else "no"
+    lat = r["latency_s"]
+    status = lambda kind: ", ".join(f"{n} × {s}" for s, n in sorted(r["status"].get(kind, {}).items()))
+    errors = ", ".join(f"{n} {k}" for k, n in sorted(r["client_errors"].items())) or "none"
+    return [
+        "## Soak (`imgpipe serve`, local backend)",
+        "",
+        f"`{command}`, {measured_at()}: uploads of generated JPEGs and PNGs (one in ten cut short), on-demand renders,",
+        f"hits and slow readers at a bounded rate for {r['duration_s'] / 60:.0f} minutes, the server SIGKILLed and restarted at",
+        f"{' s and '.join(str(t) for t in r['restarts_at_s'])} s.",
+        "",
+        "| measure | result | met |",
+        "|---|---|---|",
+        f"| uploads accepted (PUT 200) | {r['uploads_accepted']} ({r['cut_short']} cut short) | – |",
+        f"| final state | {r['ready']} ready, {r['failed']} failed, {r['stuck_pending']} still pending, {r['lost']} lost | {yes(r['lost'] == 0 and r['stuck_pending'] == 0)} |",
+        f"| every cut upload failed, every whole one ready | {r['wrong_outcome']} wrong | {yes(r['wrong_outcome'] == 0)} |",
+        f"| variants served whole at their recorded length | {r['variants_checked'] - r['bad_variant_count']} of {r['variants_checked']} | {yes(r['bad_variant_count'] == 0)} |",
+        f"| `/health` afterwards | {r['health_after']} | {yes(r['health_after'] == 200)} |",
+        f"| RSS | max {r['rss_mb']['max']} MB, at the end {r['rss_mb']['last']} MB; per minute: {', '.join(str(round(m)) for m in r['rss_mb']['by_minute'])} | – |",
+        "",
+        "| requests | answers | p50 s | p99 s |",
+        "|---|---|---:|---:|",
+        *[f"| {k} | {status(k)} | {lat[k]['p50']} | {lat[k]['p99']} |" for k in ("upload", "render", "hit", "slow")],
+        "",
+        f"Client-side errors (connections refused or cut while the server was down): {errors}.",
+    ]
+
+
+if sys.argv[1] in ("--load", "--soak", "--fuzz"):
+    # report.py --load|--fuzz JSON COMMAND BENCHMARKS_MD: replace (or add) that section in place.
+    flag, data, command, target = sys.argv[1:5]
+    name = flag[2:]
+    begin, end = markers(name)
+    body = {"load": load_section, "soak": soak_section, "fuzz": fuzz_section}[name](data, command)
+    section = "\n".join([begin, *body, end])
     text = open(target).read() if os.path.exists(target) else "# Benchmarks\n"
-    section = load_section(load_json)
-    old = kept_load_section(target)
+    old = kept_section(target, name)
     text = text.replace(old, section) if old else text.rstrip("\n") + "\n\n" + section + "\n"
     open(target, "w").write(text)
     sys.exit(0)
@@ -422,8 +486,9 @@ if req and "imgpipe" in render:
     w(f"them is {max(ties)} MB, which is why the events function deploys with {ev_mb} MB"
       + ("" if ev_mb == max(ties) else f" (note: that is not {max(ties)} MB; change `events_memory_mb`)")
       + f". Peak RSS on the 12 MP photo is {(times['imgpipe'].get(big) or {}).get('max_rss_kb', 0) / 1024:.0f} MB.")
-kept = kept_load_section(KEEP) if KEEP else None
-if kept:
-    w("")
-    w(kept)
+for name, _ in SECTIONS:
+    kept = kept_section(KEEP, name) if KEEP else None
+    if kept:
+        w("")
+        w(kept)
 print("\n".join(out))
