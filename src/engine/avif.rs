@@ -37,13 +37,32 @@ pub(super) fn decode(
     limits: &Limits,
     check_pixels: impl Fn(u32, u32) -> Result<(), EngineError>,
 ) -> Result<Avif, EngineError> {
-    let ctx = mp4parse::read_avif(&mut Cursor::new(bytes), ParseStrictness::Normal).map_err(|e| match e {
+    // The spec's "shall"s first; a file that breaks one but is not
+    // ambiguous (properties listed out of order, a bad association count:
+    // what encoders in the wild write) is read permissively, as libavif does.
+    let parse = |strictness| mp4parse::read_avif(&mut Cursor::new(bytes), strictness);
+    let ctx = parse(ParseStrictness::Normal).or_else(|_| parse(ParseStrictness::Permissive)).map_err(|e| match e {
         mp4parse::Error::Unsupported(what) => EngineError::UnsupportedFormat(format!("avif: {what}")),
         other => undecodable(format!("avif container: {other}")),
     })?;
     let Some(primary) = ctx.primary_item_coded_data() else {
-        if ctx.unsupported_features.contains(mp4parse::Feature::Grid) {
+        use mp4parse::Feature;
+        let has = |f| ctx.unsupported_features.contains(f);
+        if has(Feature::Grid) {
             return Err(EngineError::UnsupportedFormat("tiled (grid) avif images are not supported".into()));
+        }
+        if has(Feature::Clap) {
+            return Err(EngineError::UnsupportedFormat(
+                "avif with a clean-aperture crop (clap) is not supported".into(),
+            ));
+        }
+        if has(Feature::A1lx) || has(Feature::A1op) || has(Feature::Lsel) {
+            return Err(EngineError::UnsupportedFormat("layered avif (a1lx, a1op, lsel) is not supported".into()));
+        }
+        if has(Feature::Ipro) {
+            return Err(EngineError::UnsupportedFormat(
+                "avif with protected (encrypted) items is not supported".into(),
+            ));
         }
         if ctx.sequence.is_some() {
             return Err(EngineError::UnsupportedFormat("animated avif without a still image is not supported".into()));

@@ -116,12 +116,12 @@ pub(super) fn decode(
     })
 }
 
-struct Meta {
-    orientation: Orientation,
-    frames: u32,
-    icc: bool,
+pub(super) struct Meta {
+    pub orientation: Orientation,
+    pub frames: u32,
+    pub icc: bool,
     /// The stored (unoriented) size, when the pixels were decoded smaller.
-    full: Option<(u32, u32)>,
+    pub full: Option<(u32, u32)>,
 }
 
 fn swaps_sides(o: Orientation) -> bool {
@@ -142,7 +142,7 @@ fn jpeg_shrink(src: (u32, u32), plan: Plan) -> u32 {
     [8, 4, 2].into_iter().find(|&s| f64::from(s) <= reduction).unwrap_or(1)
 }
 
-fn check_pixels(width: u32, height: u32, limits: &Limits) -> Result<(), EngineError> {
+pub(super) fn check_pixels(width: u32, height: u32, limits: &Limits) -> Result<(), EngineError> {
     let too_many = u64::from(width) * u64::from(height) > limits.max_pixels;
     if too_many || width > MAX_SOURCE_SIDE || height > MAX_SOURCE_SIDE {
         return Err(EngineError::TooManyPixels {
@@ -167,7 +167,94 @@ pub(super) fn undecodable(e: impl std::fmt::Display) -> EngineError {
     EngineError::Undecodable(e.to_string())
 }
 
+/// A JPEG, strictly; one refused with stray bytes between its header
+/// segments (which libjpeg skips with a warning) is decoded again without
+/// them. The scan is never repaired: a truncated one stays an error.
 fn decode_jpeg(bytes: &[u8], limits: &Limits, plan: Option<Plan>) -> Result<(Pixels, Meta), EngineError> {
+    match jpeg_frame_marker(bytes) {
+        Some(0xC3 | 0xC7 | 0xCB | 0xCF) => {
+            return Err(EngineError::UnsupportedFormat("lossless JPEG is not supported".into()))
+        }
+        Some(0xC9 | 0xCA | 0xCD | 0xCE) => {
+            return Err(EngineError::UnsupportedFormat("arithmetic-coded JPEG is not supported".into()))
+        }
+        _ => {}
+    }
+    match decode_jpeg_strict(bytes, limits, plan) {
+        Err(EngineError::Undecodable(why)) => match without_junk_between_segments(bytes) {
+            Some(clean) => decode_jpeg_strict(&clean, limits, plan).map_err(|_| EngineError::Undecodable(why)),
+            None => Err(EngineError::Undecodable(why)),
+        },
+        other => other,
+    }
+}
+
+/// The start-of-frame marker (0xC0–0xCF but DHT, JPG and DAC), which
+/// names the coding: baseline, progressive, lossless, arithmetic.
+fn jpeg_frame_marker(bytes: &[u8]) -> Option<u8> {
+    let mut i = 2;
+    loop {
+        if *bytes.get(i)? != 0xFF {
+            i += 1;
+            continue;
+        }
+        let marker = *bytes.get(i + 1)?;
+        match marker {
+            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => return Some(marker),
+            0xD9 | 0xDA => return None,
+            0x01 | 0xD0..=0xD8 | 0xFF => i += if marker == 0xFF { 1 } else { 2 },
+            _ => i += 2 + usize::from(u16::from_be_bytes([*bytes.get(i + 2)?, *bytes.get(i + 3)?])),
+        }
+    }
+}
+
+/// `bytes` without what lies between one header segment and the next
+/// marker, up to the first scan (copied as it is from there), or `None`
+/// when there is nothing such to remove.
+fn without_junk_between_segments(bytes: &[u8]) -> Option<Vec<u8>> {
+    if bytes.get(..2)? != [0xFF, 0xD8] {
+        return None;
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    out.extend_from_slice(&bytes[..2]);
+    let (mut i, mut skipped) = (2, 0usize);
+    while i < bytes.len() {
+        if bytes[i] != 0xFF {
+            i += 1;
+            skipped += 1;
+            continue;
+        }
+        let mut m = i;
+        while bytes.get(m) == Some(&0xFF) {
+            m += 1; // fill bytes
+        }
+        let marker = *bytes.get(m)?;
+        match marker {
+            0x00 => {
+                skipped += m + 1 - i;
+                i = m + 1;
+            }
+            0x01 | 0xD0..=0xD8 => {
+                out.extend_from_slice(&[0xFF, marker]);
+                i = m + 1;
+            }
+            0xD9 | 0xDA => {
+                out.push(0xFF);
+                out.extend_from_slice(&bytes[m..]);
+                break;
+            }
+            _ => {
+                let len = usize::from(u16::from_be_bytes([*bytes.get(m + 1)?, *bytes.get(m + 2)?]));
+                out.push(0xFF);
+                out.extend_from_slice(bytes.get(m..m + 1 + len)?);
+                i = m + 1 + len;
+            }
+        }
+    }
+    (skipped > 0).then_some(out)
+}
+
+fn decode_jpeg_strict(bytes: &[u8], limits: &Limits, plan: Option<Plan>) -> Result<(Pixels, Meta), EngineError> {
     // Strict mode: a truncated or corrupt scan is an error, not grey fill.
     let options = DecoderOptions::default()
         .set_strict_mode(true)
@@ -303,7 +390,7 @@ fn ycck_to_cmyk(raw: &mut [u8]) {
 }
 
 /// CMYK ink amounts (0 = no ink) to RGB without a profile.
-fn cmyk_naive(raw: &[u8]) -> Vec<u8> {
+pub(super) fn cmyk_naive(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len() / 4 * 3);
     for px in raw.chunks_exact(4) {
         let k = 255 - u16::from(px[3]);
@@ -334,12 +421,24 @@ fn map_image_error(e: image::ImageError) -> EngineError {
     }
 }
 
+/// The formats `image` decodes; a TIFF it refuses goes to `tiff.rs`.
 fn decode_with_image(bytes: &[u8], format: Format, limits: &Limits) -> Result<(Pixels, Meta), EngineError> {
-    if format == Format::Tiff {
-        if let Some(out) = tiff_cmyk_with_icc(bytes, limits)? {
-            return Ok(out);
-        }
+    if format != Format::Tiff {
+        return decode_with_image_crate(bytes, format, limits);
     }
+    if let Some(out) = super::tiff::cmyk_with_icc(bytes, limits)? {
+        return Ok(out);
+    }
+    if let Some(out) = super::tiff::fax3(bytes, limits)? {
+        return Ok(out);
+    }
+    match decode_with_image_crate(bytes, format, limits) {
+        Err(EngineError::UnsupportedFormat(_)) => super::tiff::decode_direct(bytes, limits),
+        other => other,
+    }
+}
+
+fn decode_with_image_crate(bytes: &[u8], format: Format, limits: &Limits) -> Result<(Pixels, Meta), EngineError> {
     let mut reader = image::ImageReader::with_format(Cursor::new(bytes), image_format(format));
     let mut decoder_limits = image::Limits::default();
     decoder_limits.max_image_width = Some(MAX_SOURCE_SIDE);
@@ -400,38 +499,6 @@ fn apply_icc(img: DynamicImage, icc: Option<&Icc>) -> Pixels {
         }
         _ => Pixels::from_dynamic(img),
     }
-}
-
-/// CMYK TIFFs with a profile are decoded here so the profile sees the real
-/// ink values; `image` would convert them naively first.
-fn tiff_cmyk_with_icc(bytes: &[u8], limits: &Limits) -> Result<Option<(Pixels, Meta)>, EngineError> {
-    use tiff::decoder::{Decoder, DecodingResult};
-    use tiff::tags::Tag;
-    let Ok(mut dec) = Decoder::new(Cursor::new(bytes)) else { return Ok(None) };
-    if !matches!(dec.colortype(), Ok(tiff::ColorType::CMYK(8))) {
-        return Ok(None);
-    }
-    let Ok(icc_bytes) = dec.get_tag_u8_vec(Tag::Unknown(34675)) else { return Ok(None) };
-    let Some(Icc::Cmyk(profile)) = Icc::parse(&icc_bytes) else { return Ok(None) };
-    let (w, h) = dec.dimensions().map_err(undecodable)?;
-    check_pixels(w, h, limits)?;
-    let orientation = dec
-        .get_tag_u32(Tag::Orientation)
-        .ok()
-        .and_then(|v| u8::try_from(v).ok())
-        .and_then(Orientation::from_exif)
-        .unwrap_or(Orientation::NoTransforms);
-    let DecodingResult::U8(raw) = dec.read_image().map_err(undecodable)? else {
-        return Err(undecodable("unexpected sample format"));
-    };
-    let n = (w as usize) * (h as usize);
-    if raw.len() < n * 4 {
-        return Err(undecodable("short pixel buffer"));
-    }
-    let rgb =
-        to_srgb(&profile, &raw[..n * 4], Layout::Rgba, Layout::Rgb, n).unwrap_or_else(|| cmyk_naive(&raw[..n * 4]));
-    let img = RgbImage::from_raw(w, h, rgb).ok_or_else(|| undecodable("short pixel buffer"))?;
-    Ok(Some((Pixels::Rgb(img), Meta { orientation, frames: 1, icc: true, full: None })))
 }
 
 /// Frames in an animation (1 for still images). Counting is best effort:

@@ -12,6 +12,7 @@ mod jpegenc;
 mod pngenc;
 mod resize;
 mod sniff;
+mod tiff;
 
 use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -45,7 +45,7 @@ pub fn expected_code(category: &str) -> &'static str {
     match category {
         "truncated" | "corrupt" => "undecodable",
         "bomb" => "too_many_pixels",
-        "empty" | "not-an-image" | "svg" => "unsupported_format",
+        "empty" | "not-an-image" | "svg" | "unsupported" => "unsupported_format",
         other => panic!("no expected code for category {other}"),
     }
 }

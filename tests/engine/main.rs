@@ -4,6 +4,7 @@
 
 mod avif;
 mod cli;
+mod codecs;
 mod corpus;
 mod generated;
 mod helpers;
