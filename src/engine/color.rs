@@ -14,9 +14,19 @@ pub(super) enum Icc {
     Cmyk(ColorProfile),
 }
 
+/// The largest ICC profile read. Real ones are a few KB (a camera's or a
+/// printer's LUT-based profile rarely passes 1 MB); a larger one costs
+/// parsing time and memory for nothing but an attacker's benefit.
+pub const MAX_ICC_BYTES: usize = 4 << 20;
+
 impl Icc {
-    /// Parse `bytes`; `None` for sRGB itself, unknown spaces, or garbage.
+    /// Parse `bytes`; `None` for sRGB itself, unknown spaces, garbage, or
+    /// a profile over `MAX_ICC_BYTES` (ignored, as an unusable one is).
     pub(super) fn parse(bytes: &[u8]) -> Option<Icc> {
+        if bytes.len() > MAX_ICC_BYTES {
+            tracing::debug!(bytes = bytes.len(), "ignoring an icc profile over the size cap");
+            return None;
+        }
         let profile = match ColorProfile::new_from_slice(bytes) {
             Ok(p) => p,
             Err(e) => {
@@ -103,5 +113,20 @@ pub(super) fn to_srgb(
             tracing::debug!(error = %e, "icc transform failed; keeping pixels as they are");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod cap_tests {
+    use super::*;
+
+    #[test]
+    fn a_profile_over_the_cap_is_ignored() {
+        let p3 = ColorProfile::new_display_p3().encode().unwrap();
+        assert!(matches!(Icc::parse(&p3), Some(Icc::Rgb(_))), "a real profile is read");
+        // The same profile followed by padding past the cap: not read.
+        let mut huge = p3.clone();
+        huge.resize(MAX_ICC_BYTES + 1, 0);
+        assert!(Icc::parse(&huge).is_none());
     }
 }

@@ -84,3 +84,54 @@ async fn sigkill_with_queued_jobs_loses_nothing() {
     let code = server.wait().unwrap();
     assert!(code.success(), "graceful shutdown should exit 0, got {code:?}");
 }
+
+#[tokio::test]
+async fn sigterm_with_a_client_that_stopped_reading_exits_by_the_deadline() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let mut server = start(port, data.path());
+    wait_up(&http, &base).await;
+    // A PNG variant far larger than the socket buffers.
+    let bytes = noisy_png(3000, 2000, 9);
+    let created = create_over_http(&http, &base, "image/png", bytes.len()).await;
+    let url = created["upload"]["url"].as_str().unwrap();
+    let put = http.put(url).header("content-type", "image/png").body(bytes).send().await.unwrap();
+    assert_eq!(put.status(), 200);
+    let id = created["id"].as_str().unwrap();
+    for _ in 0..1200 {
+        let m: serde_json::Value = http.get(format!("{base}/meta/{id}")).send().await.unwrap().json().await.unwrap();
+        if m["status"] == "ready" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut reader = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    reader.write_all(format!("GET /img/{id}/png HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes()).await.unwrap();
+    let mut first = [0u8; 1024];
+    let n = reader.read(&mut first).await.unwrap();
+    assert!(String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"));
+    // The client reads no more; the server is asked to stop. It waits for
+    // the response up to its deadline, not for the idle timeout, nor for ever.
+    Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    let limit = imgpipe::http::server::SHUTDOWN_DEADLINE + Duration::from_secs(15);
+    assert!(limit < imgpipe::http::server::IDLE_TIMEOUT, "the test must tell the deadline from the idle timeout");
+    let exited = tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        while started.elapsed() < limit {
+            if let Some(code) = server.try_wait().unwrap() {
+                return Some(code);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server.kill().unwrap();
+        None
+    })
+    .await
+    .unwrap();
+    let code = exited.expect("the server was still running past its shutdown deadline");
+    assert!(code.success(), "{code:?}");
+    drop(reader);
+}
