@@ -82,6 +82,7 @@ impl CpuPermit {
         let permit = self.0;
         tokio::task::spawn_blocking(move || {
             let out = f();
+            release_free_memory();
             drop(permit);
             out
         })
@@ -126,5 +127,19 @@ mod tests {
         let err = pool.admit().await.unwrap().run(|| panic!("resize bug")).await.unwrap_err();
         assert!(matches!(&err, CpuError::Panicked(text) if text == "resize bug"), "{err:?}");
         pool.admit().await.unwrap();
+    }
+}
+
+/// Give the pages a finished job freed back to the system. A job holds
+/// tens of MB (a decoded original, its resized copies, the encodes); glibc
+/// keeps what one thread freed in that thread's arena, and the blocking
+/// pool's threads each get one, so without this the process keeps the
+/// peak of every arena it has used (a 30-minute soak climbed past 600 MB).
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory to the system; it is
+    // safe to call at any time from any thread.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }

@@ -67,7 +67,8 @@ pub async fn ingest(state: &AppState, id: ImageId) -> Result<Outcome, IngestErro
         .run(move || {
             let decoded = engine.decode(&body)?;
             let rendered = engine.standard(&decoded, &Variant::ALL)?;
-            Ok::<_, EngineError>((decoded.info, rendered))
+            let sha256 = hex::encode(Sha256::digest(&body));
+            Ok::<_, EngineError>((decoded.info, rendered, sha256))
         })
         .await
         .map_err(|e| IngestError::Internal(e.to_string()))?;
@@ -82,7 +83,7 @@ pub async fn ingest(state: &AppState, id: ImageId) -> Result<Outcome, IngestErro
         variants: BTreeMap::new(),
         error: None,
     };
-    let (info, rendered) = match work {
+    let (info, rendered, sha256) = match work {
         Ok(ok) => ok,
         Err(e) if !e.is_image_fault() => return Err(IngestError::Internal(e.to_string())),
         Err(e) => {
@@ -119,7 +120,7 @@ pub async fn ingest(state: &AppState, id: ImageId) -> Result<Outcome, IngestErro
         width: info.width,
         height: info.height,
         orientation: info.orientation,
-        sha256: hex::encode(Sha256::digest(&raw.body)),
+        sha256,
         animated: info.animated,
         frames: info.animated.then_some(info.frames),
     });

@@ -180,13 +180,10 @@ impl BlobStore for FsStore {
 
     async fn put(&self, key: &Key, body: Bytes, content_type: &str, cache_control: &str) -> Result<(), StoreError> {
         let path = self.path_of(key);
-        let info = ObjectInfo {
-            content_type: content_type.to_string(),
-            cache_control: cache_control.to_string(),
-            etag: etag_of(&body),
-            len: body.len() as u64,
-        };
+        let (content_type, cache_control) = (content_type.to_string(), cache_control.to_string());
         blocking(move || {
+            // Hashing a whole object is CPU work: here, not on the runtime.
+            let info = ObjectInfo { content_type, cache_control, etag: etag_of(&body), len: body.len() as u64 };
             let sidecar = serde_json::to_vec(&info).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             write_atomic(&FsStore::sidecar(&path), &sidecar)?;
             write_atomic(&path, &body)?;
