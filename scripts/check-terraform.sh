@@ -45,6 +45,22 @@ export TF_CLI_CONFIG_FILE="$WORK/cli.tfrc" TF_IN_AUTOMATION=1 TF_INPUT=0 CHECKPO
 cp -r infra "$WORK/infra"
 cd "$WORK/infra"
 
+# scripts/deploy.sh refuses what would fail half-way, before building or
+# touching AWS: an unknown flag, and an apply that cannot ask for approval.
+deploy_refuses() { # expected exit code, expected words, arguments...
+  local want=$1 words=$2 out code=0
+  shift 2
+  out=$(bash "$ROOT/scripts/deploy.sh" "$@" </dev/null 2>&1) || code=$?
+  if [ "$code" != "$want" ] || ! grep -q -- "$words" <<<"$out"; then
+    echo "FAIL deploy.sh $*: exit $code, expected $want with \"$words\": $out"
+    exit 1
+  fi
+}
+deploy_refuses 2 "unknown argument" --bogus
+deploy_refuses 2 "pass --yes" --arch x86_64
+deploy_refuses 2 "x86_64 or arm64" --arch sparc
+echo "-- deploy.sh: refuses unknown flags, and an apply without a terminal or --yes"
+
 echo "-- terraform $("$TERRAFORM" version | head -1 | cut -d' ' -f2), provider mirror $MIRROR"
 "$TERRAFORM" fmt -check -recursive -diff
 "$TERRAFORM" init -backend=false -lockfile=readonly -no-color >/dev/null
