@@ -4,6 +4,7 @@
 # executions and findings into the Fuzzing section of BENCHMARKS.md. Long:
 # not part of scripts/test.sh. Needs a nightly toolchain; installs
 # cargo-fuzz when missing. Findings land in fuzz/artifacts/<target>/.
+# fuzz/lsan.supp names the one known leak, in a dependency.
 #   scripts/fuzz.sh [SECONDS]        (default 120; IMGPIPE_CORPUS to point elsewhere)
 #   TARGETS="transform s3_event" scripts/fuzz.sh 60
 set -euo pipefail
@@ -74,7 +75,7 @@ for t in $TARGETS; do
   echo "== $t: ${EACH}s"
   mkdir -p "$WORK/corpus/$t" "fuzz/artifacts/$t"
   status=0
-  (cd fuzz && cargo +nightly fuzz run -O "$t" "$WORK/corpus/$t" "$WORK/seeds/$t" -- \
+  (cd fuzz && LSAN_OPTIONS="suppressions=$ROOT/fuzz/lsan.supp:print_suppressions=0" cargo +nightly fuzz run -O "$t" "$WORK/corpus/$t" "$WORK/seeds/$t" -- \
     -max_total_time="$EACH" -max_len=262144 -rss_limit_mb=2048 -timeout=20 -print_final_stats=1) >"$WORK/logs/$t.log" 2>&1 || status=$?
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$WORK/logs/$t.log" | tail -1)
   secs=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$WORK/logs/$t.log" | tail -1)
