@@ -94,6 +94,20 @@ impl CpuPermit {
     }
 }
 
+/// Give the pages a finished job freed back to the system. A job holds
+/// tens of MB (a decoded original, its resized copies, the encodes); glibc
+/// keeps what one thread freed in that thread's arena, and the blocking
+/// pool's threads each get one, so without this the process keeps the
+/// peak of every arena it has used (a 30-minute soak climbed past 600 MB).
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory to the system; it is
+    // safe to call at any time from any thread.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,19 +141,5 @@ mod tests {
         let err = pool.admit().await.unwrap().run(|| panic!("resize bug")).await.unwrap_err();
         assert!(matches!(&err, CpuError::Panicked(text) if text == "resize bug"), "{err:?}");
         pool.admit().await.unwrap();
-    }
-}
-
-/// Give the pages a finished job freed back to the system. A job holds
-/// tens of MB (a decoded original, its resized copies, the encodes); glibc
-/// keeps what one thread freed in that thread's arena, and the blocking
-/// pool's threads each get one, so without this the process keeps the
-/// peak of every arena it has used (a 30-minute soak climbed past 600 MB).
-fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free memory to the system; it is
-    // safe to call at any time from any thread.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }

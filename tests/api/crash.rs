@@ -31,6 +31,29 @@ async fn wait_up(http: &reqwest::Client, base: &str) {
     panic!("server did not come up");
 }
 
+/// POST /uploads and the PUT of a PNG; returns its id.
+async fn put_png(http: &reqwest::Client, base: &str, bytes: Vec<u8>) -> String {
+    let created = create_over_http(http, base, "image/png", bytes.len()).await;
+    let url = created["upload"]["url"].as_str().unwrap();
+    let put = http.put(url).header("content-type", "image/png").body(bytes).send().await.unwrap();
+    assert_eq!(put.status(), 200);
+    created["id"].as_str().unwrap().to_string()
+}
+
+/// The status once it is no longer pending (two minutes at most).
+async fn final_status(http: &reqwest::Client, base: &str, id: &str) -> String {
+    let mut status = String::new();
+    for _ in 0..1200 {
+        let m: serde_json::Value = http.get(format!("{base}/meta/{id}")).send().await.unwrap().json().await.unwrap();
+        status = m["status"].as_str().unwrap().to_string();
+        if status != "pending" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    status
+}
+
 #[tokio::test]
 async fn sigkill_with_queued_jobs_loses_nothing() {
     let data = tempfile::tempdir().unwrap();
@@ -42,17 +65,7 @@ async fn sigkill_with_queued_jobs_loses_nothing() {
 
     let mut ids = Vec::new();
     for i in 0..6 {
-        let bytes = noisy_png(1600, 1200, i + 1);
-        let created = create_over_http(&http, &base, "image/png", bytes.len()).await;
-        let put = http
-            .put(created["upload"]["url"].as_str().unwrap())
-            .header("content-type", "image/png")
-            .body(bytes)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(put.status(), 200);
-        ids.push(created["id"].as_str().unwrap().to_string());
+        ids.push(put_png(&http, &base, noisy_png(1600, 1200, i + 1)).await);
     }
     let mut pending_at_kill = 0;
     for id in &ids {
@@ -66,17 +79,7 @@ async fn sigkill_with_queued_jobs_loses_nothing() {
     let mut server = start(port, data.path());
     wait_up(&http, &base).await;
     for id in &ids {
-        let mut status = String::new();
-        for _ in 0..1200 {
-            let m: serde_json::Value =
-                http.get(format!("{base}/meta/{id}")).send().await.unwrap().json().await.unwrap();
-            status = m["status"].as_str().unwrap().to_string();
-            if status != "pending" {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert_eq!(status, "ready", "{id} after restart");
+        assert_eq!(final_status(&http, &base, id).await, "ready", "{id} after restart");
     }
     // SIGTERM: graceful shutdown exits cleanly.
     let pid = server.id().to_string();
@@ -95,19 +98,8 @@ async fn sigterm_with_a_client_that_stopped_reading_exits_by_the_deadline() {
     let mut server = start(port, data.path());
     wait_up(&http, &base).await;
     // A PNG variant far larger than the socket buffers.
-    let bytes = noisy_png(3000, 2000, 9);
-    let created = create_over_http(&http, &base, "image/png", bytes.len()).await;
-    let url = created["upload"]["url"].as_str().unwrap();
-    let put = http.put(url).header("content-type", "image/png").body(bytes).send().await.unwrap();
-    assert_eq!(put.status(), 200);
-    let id = created["id"].as_str().unwrap();
-    for _ in 0..1200 {
-        let m: serde_json::Value = http.get(format!("{base}/meta/{id}")).send().await.unwrap().json().await.unwrap();
-        if m["status"] == "ready" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let id = put_png(&http, &base, noisy_png(3000, 2000, 9)).await;
+    assert_eq!(final_status(&http, &base, &id).await, "ready");
     let mut reader = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     reader.write_all(format!("GET /img/{id}/png HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes()).await.unwrap();
     let mut first = [0u8; 1024];
