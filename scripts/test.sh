@@ -29,6 +29,13 @@ else
   echo "rustfmt not installed; skipping the format check"
 fi
 
+echo "== lints"
+if cargo clippy --version >/dev/null 2>&1; then
+  cargo clippy --all-targets --locked --quiet -- -D warnings
+else
+  echo "clippy not installed; skipping the lints"
+fi
+
 echo "== AWS emulators"
 LOG=$(mktemp)
 trap 'stop_emulators; rm -f "$LOG"' EXIT

@@ -119,6 +119,7 @@ async fn sigterm_with_a_client_that_stopped_reading_exits_by_the_deadline() {
             std::thread::sleep(Duration::from_millis(100));
         }
         server.kill().unwrap();
+        server.wait().unwrap();
         None
     })
     .await
