@@ -80,7 +80,7 @@ def fuzz_section(path, command):
     ]
     for r in rows:
         out.append(f"| `{r['target']}` | {r['what']} | {r['runs']:,} | {r['seconds']} | {r['corpus']} | {r['crashes']} |")
-    out += ["", f"Total: {total:,} executions, {crashes} findings."]
+    out += ["", f"Total: {total:,} executions, {crashes} finding{'' if crashes == 1 else 's'}."]
     return out
 
 
