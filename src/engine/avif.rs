@@ -40,6 +40,7 @@ pub(super) fn decode(
     // The spec's "shall"s first; a file that breaks one but is not
     // ambiguous (properties listed out of order, a bad association count:
     // what encoders in the wild write) is read permissively, as libavif does.
+    check_box_sizes(bytes, 0)?;
     let parse = |strictness| mp4parse::read_avif(&mut Cursor::new(bytes), strictness);
     let ctx = parse(ParseStrictness::Normal).or_else(|_| parse(ParseStrictness::Permissive)).map_err(|e| match e {
         mp4parse::Error::Unsupported(what) => EngineError::UnsupportedFormat(format!("avif: {what}")),
@@ -146,6 +147,38 @@ pub(super) fn decode(
 
 /// HEIF applies `irot` (anticlockwise) and then `imir`; the same result as
 /// one EXIF orientation, so the engine's one orientation step handles it.
+/// Boxes whose children are boxes (after a 4-byte version and flags for
+/// `meta`), walked by [`check_box_sizes`].
+const CONTAINERS: [&[u8; 4]; 9] = [b"meta", b"iprp", b"ipco", b"moov", b"trak", b"mdia", b"minf", b"stbl", b"dinf"];
+
+/// Every box must fit inside its parent (the file, at the top). mp4parse
+/// sizes some buffers from a box's declared length before it reads the
+/// box, so a 1 KB file whose `ftyp` claims 2 GiB would reserve 2 GiB.
+fn check_box_sizes(bytes: &[u8], depth: u8) -> Result<(), EngineError> {
+    let too_big = || undecodable("avif container: a box is larger than the data that holds it");
+    let mut rest = bytes;
+    while rest.len() >= 8 {
+        let size32 = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]);
+        let kind: [u8; 4] = [rest[4], rest[5], rest[6], rest[7]];
+        let (size, header) = match size32 {
+            0 => (rest.len() as u64, 8),
+            1 if rest.len() >= 16 => (u64::from_be_bytes(rest[8..16].try_into().expect("8 bytes")), 16),
+            1 => return Err(too_big()),
+            n => (u64::from(n), 8),
+        };
+        if size < header as u64 || size > rest.len() as u64 {
+            return Err(too_big());
+        }
+        let body = &rest[header..size as usize];
+        if depth < 8 && CONTAINERS.contains(&&kind) {
+            let children = if &kind == b"meta" { body.get(4..).unwrap_or_default() } else { body };
+            check_box_sizes(children, depth + 1)?;
+        }
+        rest = &rest[size as usize..];
+    }
+    Ok(())
+}
+
 fn orientation(rotation: ImageRotation, mirror: Option<&ImageMirror>) -> Orientation {
     use Orientation::*;
     match (rotation, mirror) {
@@ -329,6 +362,39 @@ mod tests {
     use super::av1::Layout;
     use super::*;
     use image::{DynamicImage, GenericImageView};
+
+    fn boxed(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+        let mut b = ((body.len() + 8) as u32).to_be_bytes().to_vec();
+        b.extend_from_slice(kind);
+        b.extend_from_slice(body);
+        b
+    }
+
+    #[test]
+    fn box_sizes_must_fit_their_parent() {
+        let ftyp = boxed(b"ftyp", b"avif\0\0\0\0avifmif1");
+        let mut ok = ftyp.clone();
+        ok.extend(boxed(b"meta", &[&[0u8; 4][..], &boxed(b"pitm", &[0; 6])].concat()));
+        assert!(check_box_sizes(&ok, 0).is_ok());
+        // A box of size 0 runs to the end; a 64-bit size that fits is fine.
+        assert!(check_box_sizes(&[&ftyp[..], &[0, 0, 0, 0], b"mdat", b"xyz"].concat(), 0).is_ok());
+        let large = [&1u32.to_be_bytes()[..], b"mdat", &20u64.to_be_bytes(), &[7; 4]].concat();
+        assert!(check_box_sizes(&large, 0).is_ok());
+
+        let mut top = ftyp.clone();
+        top[0..4].copy_from_slice(&0x8000_0020u32.to_be_bytes());
+        let mut nested = ok.clone();
+        let pitm = nested.len() - 14;
+        nested[pitm..pitm + 4].copy_from_slice(&4096u32.to_be_bytes());
+        let mut short = ok.clone();
+        short.truncate(ok.len() - 1);
+        let tiny = [&4u32.to_be_bytes()[..], b"ftyp"].concat();
+        let huge64 = [&1u32.to_be_bytes()[..], b"mdat", &u64::MAX.to_be_bytes()].concat();
+        for (what, bytes) in [("top", top), ("nested", nested), ("short", short), ("tiny", tiny), ("huge64", huge64)] {
+            let err = check_box_sizes(&bytes, 0).expect_err(what);
+            assert!(err.to_string().contains("larger than the data"), "{what}: {err}");
+        }
+    }
 
     #[test]
     fn irot_then_imir_matches_one_exif_orientation() {

@@ -8,4 +8,5 @@ mod codecs;
 mod corpus;
 mod generated;
 mod helpers;
+mod regressions;
 mod vectors;
