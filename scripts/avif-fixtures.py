@@ -44,6 +44,10 @@ def main():
     alpha.paste(0, (W // 2, 0, W, H))
     rgba.putalpha(alpha)
     save(rgba, "alpha.avif", subsampling="4:4:4")
+    # Animated, with alpha: three frames, the first one the still image
+    # (and its alpha item) that the engine reads.
+    later = [rgba.transpose(Image.Transpose.FLIP_LEFT_RIGHT), quadrants("RGBA")]
+    save(rgba, "animated-alpha.avif", subsampling="4:4:4", save_all=True, append_images=later, duration=100)
     # EXIF orientation 6 becomes irot (and, for other values, imir) in AVIF.
     exif = Image.Exif()
     exif[0x0112] = 6

@@ -64,6 +64,18 @@ fn avif_alpha_item_becomes_the_alpha_channel() {
 }
 
 #[test]
+fn animated_avif_keeps_the_first_frames_alpha() {
+    let d = decode(&fixture("animated-alpha.avif"));
+    assert_eq!(d.info.frames, 3);
+    assert!(d.info.has_alpha, "animated AVIF with alpha reported opaque");
+    let img = rgba(d.pixels);
+    assert_near(&img, 16, 12, RED, "opaque half");
+    for (x, y) in [(40, 5), (60, 40)] {
+        assert_eq!(img.get_pixel(x, y).0[3], 0, "transparent half at ({x},{y})");
+    }
+}
+
+#[test]
 fn avif_irot_turns_the_pixels() {
     // Written with EXIF orientation 6, which libavif stores as irot: the
     // picture turns 90° clockwise, so blue moves to the top left.
