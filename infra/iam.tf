@@ -9,6 +9,8 @@ locals {
       # GetObject: renders on a miss read the original (and HeadObject).
       # PutObject: presigned PUTs act with the signer's permissions.
       raw = ["s3:GetObject", "s3:PutObject"]
+      # Drop-ins are read by the events function only.
+      dropped = []
       # Get: serve, Put: write back renders (tagged imgpipe=render).
       processed = ["s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"]
       # HeadBucket for /health.
@@ -19,7 +21,11 @@ locals {
       parameters = ["ssm:GetParametersByPath"]
     }
     events = {
-      raw       = ["s3:GetObject"]
+      # GetObject on uploads/<id>; PutObject: a drop-in's bytes copied to
+      # uploads/<id> (with If-None-Match, as the bucket policy demands).
+      raw = ["s3:GetObject", "s3:PutObject"]
+      # A drop-in is any other key in the raw bucket: read, never written.
+      dropped   = ["s3:GetObject"]
       processed = ["s3:PutObject"]
       buckets   = []
       table     = ["dynamodb:GetItem", "dynamodb:PutItem"]
@@ -55,6 +61,14 @@ data "aws_iam_policy_document" "fn" {
       sid       = "RawObjects"
       actions   = statement.value
       resources = ["${aws_s3_bucket.raw.arn}/uploads/*"]
+    }
+  }
+  dynamic "statement" {
+    for_each = length(each.value.dropped) > 0 ? [each.value.dropped] : []
+    content {
+      sid       = "DroppedObjects"
+      actions   = statement.value
+      resources = ["${aws_s3_bucket.raw.arn}/*"]
     }
   }
   dynamic "statement" {

@@ -1,4 +1,4 @@
-# S3 ObjectCreated (uploads/) -> SQS -> the events function; a message that
+# S3 ObjectCreated (any key of the raw bucket) -> SQS -> the events function; a message that
 # fails max_receive_count times moves to the dead-letter queue, and an alarm
 # fires as soon as that queue is not empty.
 

@@ -1,4 +1,4 @@
-# Raw uploads (uploads/<id>, written by presigned PUTs) and processed images
+# Raw uploads (uploads/<id>, written by presigned PUTs, and drop-ins under any other key) and processed images
 # (img/<id>/..., the standard variants and on-demand renders, read by
 # CloudFront through Origin Access Control).
 
@@ -208,13 +208,14 @@ moved {
   to   = aws_s3_bucket_policy.processed
 }
 
-# Every upload is announced on the queue.
+# Every object created in the raw bucket is announced on the queue: the
+# API's uploads (uploads/<id>) and drop-ins under any other key, as in
+# `aws s3 cp cat.jpg s3://<raw bucket>/holiday/cat.jpg`.
 resource "aws_s3_bucket_notification" "raw" {
   bucket = aws_s3_bucket.raw.id
   queue {
-    queue_arn     = aws_sqs_queue.events.arn
-    events        = ["s3:ObjectCreated:*"]
-    filter_prefix = "uploads/"
+    queue_arn = aws_sqs_queue.events.arn
+    events    = ["s3:ObjectCreated:*"]
   }
   depends_on = [aws_sqs_queue_policy.events]
 }

@@ -107,6 +107,8 @@ ACTIONS = {
     ("s3", "head_bucket"): ["s3:ListBucket"],
     ("dynamodb", "get_item"): ["dynamodb:GetItem"],
     ("dynamodb", "put_item"): ["dynamodb:PutItem"],
+    # A transaction's Put is authorized as PutItem (no action of its own).
+    ("dynamodb", "transact_write_items"): ["dynamodb:PutItem"],
     ("dynamodb", "describe_table"): ["dynamodb:DescribeTable"],
     ("dynamodb", "scan"): ["dynamodb:Scan"],
     ("dynamodb", "delete_item"): ["dynamodb:DeleteItem"],

@@ -110,6 +110,7 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/_upload/{id}", &["/_upload/{id}"]),
     // One handler parses both image path forms (and the query form).
     ("/img/{*rest}", &["/img/{id}/{variant}", "/img/{id}/{format}/{opts}"]),
+    ("/meta", &["/meta"]),
     ("/meta/{id}", &["/meta/{id}"]),
     ("/health", &["/health"]),
     ("/openapi.yaml", &["/openapi.yaml"]),
@@ -122,6 +123,7 @@ fn endpoint(path: &str) -> MethodRouter<AppState> {
         "/uploads" => post(http::uploads::create_upload),
         "/_upload/{id}" => put(http::upload::put_upload),
         "/img/{*rest}" => get(http::images::get_image),
+        "/meta" => get(http::meta::lookup),
         "/meta/{id}" => get(http::meta::get_meta),
         "/health" => get(http::health::health),
         "/openapi.yaml" => get(openapi),

@@ -1,13 +1,15 @@
 //! S3 ObjectCreated notifications → ingest, for the Lambda `events` handler
 //! and `imgpipe worker` alike. A notification arrives as an SQS message body
 //! (or as a direct S3 invocation); keys are URL-encoded (`+` is a space).
-//! Only `uploads/<id>` on the raw bucket is taken; everything else is
-//! logged and skipped, and `s3:TestEvent` is ignored.
+//! On the raw bucket, `uploads/<id>` is an upload through the API and any
+//! other key a drop-in (see `dropin`); other buckets and events are logged
+//! and skipped, and `s3:TestEvent` is ignored.
 
 use percent_encoding::percent_decode_str;
 use serde::Deserialize;
 
 use crate::app::AppState;
+use crate::dropin;
 use crate::ingest::{ingest, IngestError, Outcome};
 use crate::keys::{ImageId, Key};
 
@@ -15,6 +17,8 @@ use crate::keys::{ImageId, Key};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
     Upload(ImageId),
+    /// An object under a name of its own (the key, decoded).
+    Dropped(String),
     Skip(String),
 }
 
@@ -82,8 +86,25 @@ fn notice(r: S3Record, raw_bucket: &str) -> Notice {
     match key.strip_prefix("uploads/").and_then(|id| ImageId::parse(id).ok()) {
         // Only the exact key we mint: `uploads/<lowercase id>`.
         Some(id) if Key::raw(&id).as_str() == key => Notice::Upload(id),
-        _ => Notice::Skip(format!("key {key:?} is not an upload")),
+        _ if key.ends_with('/') => Notice::Skip(format!("key {key:?} is a folder marker")),
+        _ if Key::dropped(&key).is_none() => Notice::Skip(format!("key {key:?} cannot name an image")),
+        _ => Notice::Dropped(key),
     }
+}
+
+/// A drop-in: the object now at `key` gets an id (the same one on a
+/// duplicate event), its bytes become that id's upload, and it is
+/// ingested. `None` when the object is gone again.
+pub async fn take_dropped(state: &AppState, key: &str) -> Result<Option<(ImageId, Outcome)>, IngestError> {
+    let Some(at) = Key::dropped(key) else { return Ok(None) };
+    let Some(head) = state.raw.head(&at).await? else { return Ok(None) };
+    if head.len > state.config.limits.max_upload_bytes {
+        let id = dropin::refuse_too_large(state, key, &head.etag, head.len).await?;
+        return Ok(Some((id, Outcome::Failed("too_large".into()))));
+    }
+    let Some(object) = state.raw.get(&at).await? else { return Ok(None) };
+    let id = dropin::take(state, key, &object.info.etag, object.body).await?;
+    Ok(Some((id, ingest(state, id).await?)))
 }
 
 /// Ingest every upload a notification names. `Err` only when the record
@@ -98,17 +119,23 @@ pub async fn handle(state: &AppState, raw_bucket: &str, doc: &str) -> Result<(),
         }
     };
     for n in notices {
-        match n {
-            Notice::Skip(why) => tracing::info!(%why, "skipped a notification record"),
-            Notice::Upload(id) => match ingest(state, id).await {
-                Ok(Outcome::Ready) => tracing::info!(%id, "ready"),
-                Ok(Outcome::Failed(code)) => tracing::info!(%id, %code, "failed"),
-                Ok(other) => tracing::info!(%id, ?other, "nothing to do"),
-                Err(e) => {
-                    tracing::warn!(%id, error = %e, retryable = e.is_retryable(), "ingest error; the record will be retried");
-                    return Err(e);
-                }
-            },
+        let (what, done) = match n {
+            Notice::Skip(why) => {
+                tracing::info!(%why, "skipped a notification record");
+                continue;
+            }
+            Notice::Upload(id) => (id.to_string(), ingest(state, id).await.map(|o| Some((id, o)))),
+            Notice::Dropped(key) => (key.clone(), take_dropped(state, &key).await),
+        };
+        match done {
+            Ok(Some((id, Outcome::Ready))) => tracing::info!(%id, %what, "ready"),
+            Ok(Some((id, Outcome::Failed(code)))) => tracing::info!(%id, %what, %code, "failed"),
+            Ok(Some((id, other))) => tracing::info!(%id, %what, ?other, "nothing to do"),
+            Ok(None) => tracing::info!(%what, "the object is gone; nothing to do"),
+            Err(e) => {
+                tracing::warn!(%what, error = %e, retryable = e.is_retryable(), "ingest error; the record will be retried");
+                return Err(e);
+            }
         }
     }
     Ok(())
@@ -127,18 +154,28 @@ mod tests {
     }
 
     #[test]
-    fn uploads_are_taken_and_the_rest_skipped() {
+    fn uploads_and_drop_ins_are_taken_and_the_rest_skipped() {
         let id = ImageId::new();
         let key = format!("uploads/{id}");
         assert_eq!(notices(&doc("raw", &key, "ObjectCreated:Put"), "raw").unwrap(), vec![Notice::Upload(id)]);
+        // Any other key on the raw bucket is a drop-in, decoded.
+        for (encoded, key) in [
+            ("cat.jpg", "cat.jpg"),
+            ("holiday/my+cat%C3%A9.jpg", "holiday/my caté.jpg"),
+            ("img/x/webp", "img/x/webp"),
+            ("uploads/not-an-id", "uploads/not-an-id"),
+        ] {
+            assert_eq!(notices(&doc("raw", encoded, "ObjectCreated:Put"), "raw").unwrap(), vec![Notice::Dropped(key.into())]);
+        }
+        let upper = key.to_uppercase().replace("UPLOADS", "uploads");
+        assert_eq!(notices(&doc("raw", &upper, "ObjectCreated:Copy"), "raw").unwrap(), vec![Notice::Dropped(upper)]);
         for (bucket, key, event) in [
             ("other", key.as_str(), "ObjectCreated:Put"),
             ("raw", key.as_str(), "ObjectRemoved:Delete"),
-            ("raw", "img/x/webp", "ObjectCreated:Put"),
-            ("raw", "uploads/not-an-id", "ObjectCreated:Put"),
-            ("raw", &key.to_uppercase().replace("UPLOADS", "uploads"), "ObjectCreated:Put"),
+            ("raw", "holiday/", "ObjectCreated:Put"),
             ("raw", &format!("{key}/../x"), "ObjectCreated:Put"),
             ("raw", "uploads/%FF", "ObjectCreated:Put"),
+            ("raw", "a%0Ab", "ObjectCreated:Put"),
         ] {
             let got = notices(&doc(bucket, key, event), "raw").unwrap();
             assert!(matches!(got.as_slice(), [Notice::Skip(_)]), "{bucket} {key} {event}: {got:?}");

@@ -58,7 +58,8 @@ pub async fn ingest(state: &AppState, id: ImageId) -> Result<Outcome, IngestErro
     let raw_key = Key::raw(&id);
     let Some(raw) = state.raw.get(&raw_key).await? else { return Ok(Outcome::NoUpload) };
     let created_at = existing.as_ref().map_or_else(now_rfc3339, |m| m.created_at.clone());
-    let declared = existing.and_then(|m| m.declared);
+    let (declared, source_key, source_etag) =
+        existing.map_or((None, None, None), |m| (m.declared, m.source_key, m.source_etag));
 
     let engine = state.engine.clone();
     let body = raw.body.clone();
@@ -79,6 +80,8 @@ pub async fn ingest(state: &AppState, id: ImageId) -> Result<Outcome, IngestErro
         created_at,
         updated_at: now_rfc3339(),
         declared,
+        source_key,
+        source_etag,
         original: None,
         variants: BTreeMap::new(),
         error: None,

@@ -97,8 +97,28 @@ impl Key {
         format!("img/{id}/")
     }
 
+    /// A drop-in's own key in the raw bucket (`holiday/cat.jpg`), read once
+    /// to copy its bytes to `uploads/<id>`. The longest S3 key (1,024
+    /// bytes), no control characters, no `.`/`..` segment, no leading `/`
+    /// and no trailing one (a console "folder"): nothing a path could
+    /// escape through.
+    pub fn dropped(s: &str) -> Option<Self> {
+        let ok = !s.is_empty()
+            && s.len() <= 1024
+            && !s.starts_with('/')
+            && !s.ends_with('/')
+            && !s.chars().any(|c| c.is_control() || c == '\\')
+            && !s.split('/').any(|seg| seg == "." || seg == "..");
+        ok.then(|| Key(s.to_string()))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// An upload's bytes (`uploads/<id>`).
+    pub fn is_raw(&self) -> bool {
+        self.0.starts_with("uploads/") && ImageId::parse(&self.0["uploads/".len()..]).is_ok()
     }
 
     /// An on-demand render (`img/<id>/<format>/<opts>`), as opposed to an
@@ -164,6 +184,17 @@ mod tests {
         assert_eq!(id.to_string(), "01hzx3q9k8m2v7w5t4r3p2n1ab");
         assert_eq!(ImageId::parse(&id.to_string()).unwrap(), id);
         assert_eq!(Key::raw(&id).as_str(), "uploads/01hzx3q9k8m2v7w5t4r3p2n1ab");
+    }
+
+    #[test]
+    fn dropped_keys() {
+        for good in ["cat.jpg", "holiday/cat.jpg", "a b/c+d.jpeg", "café/über.png", "uploads/not-an-id"] {
+            assert_eq!(Key::dropped(good).unwrap().as_str(), good);
+        }
+        let long = "a".repeat(1025);
+        for bad in ["", "/etc/passwd", "holiday/", "../x", "a/../b", "a/./b", "a\\b", "a\nb", long.as_str()] {
+            assert!(Key::dropped(bad).is_none(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -11,6 +11,8 @@ pub mod bench;
 pub mod config;
 /// The CPU budget: a job per core, a bounded wait, shed past it.
 pub mod cpu;
+/// Drop-ins: any object in the raw bucket or file in `inbox/` is an image.
+pub mod dropin;
 /// Sniff, limits, decode, orient, resize, encode: sync, no I/O.
 pub mod engine;
 /// S3 notifications → ingest (Lambda `events` and `imgpipe worker`).
@@ -24,6 +26,8 @@ pub mod http;
 pub mod ingest;
 /// Image ids (ULID) and storage keys: the only key speller.
 pub mod keys;
+/// The local drop-in folder: `<data dir>/inbox/` watched by `serve`.
+pub mod inbox;
 /// The Lambda `http` and `events` handlers.
 pub mod lambda;
 /// Metadata items behind `MetaStore`: SQLite locally, DynamoDB in AWS.

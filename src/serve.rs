@@ -1,6 +1,7 @@
 //! `imgpipe serve` on the local backend: a folder for both buckets, SQLite
-//! for metadata, the `/_upload` presigned-PUT target and the in-process
-//! work queue; graceful shutdown on SIGTERM or Ctrl-C.
+//! for metadata, the `/_upload` presigned-PUT target, the in-process work
+//! queue and the drop-in folder `inbox/`; graceful shutdown on SIGTERM or
+//! Ctrl-C.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -12,6 +13,7 @@ use tokio::sync::mpsc;
 use crate::app::{router, AppState};
 use crate::config::Config;
 use crate::http::server;
+use crate::inbox::{self, Inbox};
 use crate::keys::ImageId;
 use crate::meta::sqlite::SqliteMeta;
 use crate::queue;
@@ -94,8 +96,11 @@ pub async fn run(config: Config, addr: SocketAddr, data_dir: &Path) -> Result<()
     let (state, rx) = local_state(config, data_dir)?;
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let running = queue::start(state.clone(), rx, workers, Duration::from_secs(5));
-    tracing::info!(%addr, data_dir = %data_dir.display(), "imgpipe serving");
+    let inbox = Inbox::new(data_dir).map_err(|source| ServeError::DataDir { path: data_dir.display().to_string(), source })?;
+    tracing::info!(%addr, data_dir = %data_dir.display(), inbox = %inbox.dir().display(), "imgpipe serving");
+    let watcher = tokio::spawn(inbox::watch(state.clone(), inbox));
     server::run(listener, router(state), shutdown_signal(), server::SHUTDOWN_DEADLINE).await;
+    watcher.abort();
     running.shutdown(server::SHUTDOWN_DEADLINE).await;
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! CORS for the routes a page on another origin calls: `/uploads`,
-//! `/_upload/*` (the local presigned PUT), `/meta/*` and `/img/*`.
+//! `/_upload/*` (the local presigned PUT), `/meta`, `/meta/*` and `/img/*`.
 //! Preflights are answered here, before any handler or token check, so a
 //! preflight never needs a token; which origins may read the answers is
 //! `Config::cors_origins` (`IMGPIPE_CORS_ORIGINS`). Every other route (the
@@ -30,7 +30,7 @@ pub fn methods_for(path: &str) -> Option<&'static str> {
         Some("POST, OPTIONS")
     } else if path.starts_with("/_upload/") {
         Some("PUT, OPTIONS")
-    } else if path.starts_with("/meta/") || path.starts_with("/img/") {
+    } else if path == "/meta" || path.starts_with("/meta/") || path.starts_with("/img/") {
         Some("GET, HEAD, OPTIONS")
     } else {
         None
@@ -93,6 +93,7 @@ mod tests {
             ("/uploads", Some("POST, OPTIONS")),
             ("/_upload/01hzz", Some("PUT, OPTIONS")),
             ("/meta/01hzz", Some("GET, HEAD, OPTIONS")),
+            ("/meta", Some("GET, HEAD, OPTIONS")),
             ("/img/01hzz/webp", Some("GET, HEAD, OPTIONS")),
             ("/", None),
             ("/health", None),

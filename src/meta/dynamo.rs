@@ -2,9 +2,14 @@
 //! the metadata document as native attributes. Writes are conditional, so a
 //! late or duplicate event never moves `ready`/`failed` back to `pending`
 //! and never replaces a newer final item with an older one.
+//!
+//! A drop-in's name is found through an alias item in the same table:
+//! `id = "source#<key>"`, holding the newest image id from that key and its
+//! ETag. No index: the table keeps its one string partition key, and the
+//! alias can never be mistaken for an image (an image id has no `#`).
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
 use super::{MetaError, MetaStore, Metadata, Status};
 use crate::aws::is_transient;
@@ -36,6 +41,33 @@ where
 
 fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_string())
+}
+
+/// The alias item's key for a drop-in's name.
+fn alias_key(source_key: &str) -> String {
+    format!("source#{source_key}")
+}
+
+/// An alias item: (image id, ETag).
+fn read_alias(item: &std::collections::HashMap<String, AttributeValue>) -> Option<(ImageId, String)> {
+    let id = item.get("image").and_then(|v| v.as_s().ok()).and_then(|v| ImageId::parse(v).ok())?;
+    let etag = item.get("etag").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+    Some((id, etag))
+}
+
+impl DynamoMeta {
+    async fn alias(&self, source_key: &str) -> Result<Option<(ImageId, String)>, MetaError> {
+        let res = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("id", s(&alias_key(source_key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(failure)?;
+        Ok(res.item.as_ref().and_then(read_alias))
+    }
 }
 
 #[async_trait]
@@ -142,6 +174,64 @@ impl MetaStore for DynamoMeta {
             Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
             Err(e) => Err(failure(e)),
         }
+    }
+
+    async fn claim_source(&self, dropped: &Metadata) -> Result<ImageId, MetaError> {
+        let (Some(key), Some(etag)) = (dropped.source_key.as_deref(), dropped.source_etag.as_deref()) else {
+            return Err(MetaError::Corrupt("a drop-in claim without a source key and ETag".into()));
+        };
+        let built = |e: aws_sdk_dynamodb::error::BuildError| MetaError::Corrupt(e.to_string());
+        // Two tries: a claim that loses a race to a different ETag (a newer
+        // object at the same key) reads the winner and goes again.
+        for _ in 0..2 {
+            if let Some((id, known)) = self.alias(key).await? {
+                if known == etag {
+                    return Ok(id);
+                }
+            }
+            let item: std::collections::HashMap<String, AttributeValue> =
+                serde_dynamo::to_item(dropped).map_err(|e| MetaError::Corrupt(e.to_string()))?;
+            let image = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(#id)")
+                .expression_attribute_names("#id", "id")
+                .build()
+                .map_err(built)?;
+            let alias = Put::builder()
+                .table_name(&self.table)
+                .item("id", s(&alias_key(key)))
+                .item("image", s(&dropped.id.to_string()))
+                .item("etag", s(etag))
+                .item("updated_at", s(&dropped.updated_at))
+                .condition_expression("attribute_not_exists(#id) OR #etag <> :etag")
+                .expression_attribute_names("#id", "id")
+                .expression_attribute_names("#etag", "etag")
+                .expression_attribute_values(":etag", s(etag))
+                .build()
+                .map_err(built)?;
+            let res = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().put(image).build())
+                .transact_items(TransactWriteItem::builder().put(alias).build())
+                .send()
+                .await;
+            match res {
+                Ok(_) => return Ok(dropped.id),
+                // Someone claimed this object first: take theirs (next turn).
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_transaction_canceled_exception()) => continue,
+                Err(e) => return Err(failure(e)),
+            }
+        }
+        match self.alias(key).await? {
+            Some((id, known)) if known == etag => Ok(id),
+            _ => Err(MetaError::Unavailable(format!("the claim on {key:?} keeps losing to newer objects").into())),
+        }
+    }
+
+    async fn by_source(&self, source_key: &str) -> Result<Option<ImageId>, MetaError> {
+        Ok(self.alias(source_key).await?.map(|(id, _)| id))
     }
 
     async fn ping(&self) -> Result<(), MetaError> {

@@ -98,6 +98,14 @@ pub struct Metadata {
     pub updated_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub declared: Option<Declared>,
+    /// A drop-in's name: its key in the raw bucket, or its path under the
+    /// local `inbox/`. `None` for an upload through `POST /uploads`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_key: Option<String>,
+    /// The dropped object's ETag (S3's; the quoted MD5 locally): the same
+    /// key with the same bytes is the same image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_etag: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original: Option<Original>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -115,10 +123,18 @@ impl Metadata {
             created_at: now.clone(),
             updated_at: now,
             declared: Some(declared),
+            source_key: None,
+            source_etag: None,
             original: None,
             variants: BTreeMap::new(),
             error: None,
         }
+    }
+
+    /// A pending item for an object dropped at `source_key`.
+    pub fn dropped(id: ImageId, source_key: &str, etag: &str, bytes: u64) -> Self {
+        let declared = Declared { content_type: "application/octet-stream".into(), content_length: bytes };
+        Metadata { source_key: Some(source_key.into()), source_etag: Some(etag.into()), ..Metadata::pending(id, declared) }
     }
 }
 
@@ -143,5 +159,13 @@ pub trait MetaStore: Send + Sync {
     /// Remove the item of `id` if it is still `pending` (an upload that
     /// never came); `false` when it was not there or not pending.
     async fn delete_pending(&self, id: &ImageId) -> Result<bool, MetaError>;
+    /// The id for the object now at `dropped.source_key` with ETag
+    /// `dropped.source_etag`. When the newest image from that key has that
+    /// ETag, its id (a duplicate event, a restart); otherwise `dropped` is
+    /// stored, becomes the newest from its key, and its id is returned.
+    /// Atomic: two claims of the same object get the same id.
+    async fn claim_source(&self, dropped: &Metadata) -> Result<ImageId, MetaError>;
+    /// The newest image dropped at `source_key`.
+    async fn by_source(&self, source_key: &str) -> Result<Option<ImageId>, MetaError>;
     async fn ping(&self) -> Result<(), MetaError>;
 }

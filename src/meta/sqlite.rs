@@ -56,6 +56,20 @@ impl SqliteMeta {
              CREATE INDEX IF NOT EXISTS images_pending ON images (status, created_at);",
         )
         .map_err(backend)?;
+        // Drop-ins (added after the first release: older files gain the
+        // columns in place). Lookup by name is the index on source_key.
+        let has_source = conn
+            .prepare("SELECT 1 FROM pragma_table_info('images') WHERE name = 'source_key'")
+            .and_then(|mut q| q.exists([]))
+            .map_err(backend)?;
+        if !has_source {
+            conn.execute_batch(
+                "ALTER TABLE images ADD COLUMN source_key TEXT;
+                 ALTER TABLE images ADD COLUMN source_etag TEXT;",
+            )
+            .map_err(backend)?;
+        }
+        conn.execute_batch("CREATE INDEX IF NOT EXISTS images_source ON images (source_key, id);").map_err(backend)?;
         Ok(SqliteMeta { conn: Arc::new(Mutex::new(conn)) })
     }
 
@@ -133,6 +147,53 @@ impl MetaStore for SqliteMeta {
             let n =
                 c.execute("DELETE FROM images WHERE id = ?1 AND status = 'pending'", params![id]).map_err(backend)?;
             Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn claim_source(&self, dropped: &Metadata) -> Result<ImageId, MetaError> {
+        let (Some(key), Some(etag)) = (dropped.source_key.clone(), dropped.source_etag.clone()) else {
+            return Err(MetaError::Corrupt("a drop-in claim without a source key and ETag".into()));
+        };
+        let id = dropped.id.to_string();
+        let created = dropped.created_at.clone();
+        let item = serde_json::to_string(dropped).map_err(|e| MetaError::Corrupt(e.to_string()))?;
+        // One connection behind a mutex: the read and the insert are one step.
+        self.with(move |c| {
+            let newest: Option<(String, Option<String>)> = c
+                .query_row(
+                    "SELECT id, source_etag FROM images WHERE source_key = ?1 ORDER BY id DESC LIMIT 1",
+                    params![key],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(backend)?;
+            if let Some((known, Some(known_etag))) = newest {
+                if known_etag == etag {
+                    return ImageId::parse(&known).map_err(|_| MetaError::Corrupt(format!("stored id {known:?}")));
+                }
+            }
+            c.execute(
+                "INSERT INTO images (id, status, created_at, item, source_key, source_etag)
+                 VALUES (?1, 'pending', ?2, ?3, ?4, ?5)",
+                params![id, created, item, key, etag],
+            )
+            .map_err(backend)?;
+            ImageId::parse(&id).map_err(|_| MetaError::Corrupt(format!("id {id:?}")))
+        })
+        .await
+    }
+
+    async fn by_source(&self, source_key: &str) -> Result<Option<ImageId>, MetaError> {
+        let key = source_key.to_string();
+        self.with(move |c| {
+            let id: Option<String> = c
+                .query_row("SELECT id FROM images WHERE source_key = ?1 ORDER BY id DESC LIMIT 1", params![key], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(backend)?;
+            Ok(id.and_then(|s| ImageId::parse(&s).ok()))
         })
         .await
     }

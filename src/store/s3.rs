@@ -103,8 +103,16 @@ impl BlobStore for S3Store {
             // Lets a lifecycle rule expire renders and keep standard variants.
             req = req.tagging(RENDER_TAG);
         }
-        req.send().await.map_err(failure)?;
-        Ok(())
+        if key.is_raw() {
+            // The raw bucket refuses PutObject under uploads/ without it
+            // (an id's bytes never change); already there is done.
+            req = req.if_none_match("*");
+        }
+        match req.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if key.is_raw() && status_of(&e) == Some(412) => Ok(()),
+            Err(e) => Err(failure(e)),
+        }
     }
 
     async fn presign_put(

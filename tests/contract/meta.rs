@@ -78,3 +78,54 @@ pub async fn contract(meta: &dyn MetaStore) {
     assert!(!meta.delete_pending(&id).await.unwrap());
     assert_eq!(meta.get(&id).await.unwrap().unwrap(), ready);
 }
+
+/// Drop-ins: `claim_source` gives one id per (name, ETag), atomically, and
+/// `by_source` the newest image from a name.
+pub async fn drop_in_contract(meta: &dyn MetaStore) {
+    let key = format!("holiday/{}/caté 1.jpg", ImageId::new());
+    assert_eq!(meta.by_source(&key).await.unwrap(), None);
+
+    let first = Metadata::dropped(ImageId::new(), &key, "\"aaa\"", 10);
+    let id = meta.claim_source(&first).await.unwrap();
+    assert_eq!(id, first.id, "a first claim stores the item it was given");
+    let stored = meta.get(&id).await.unwrap().unwrap();
+    assert_eq!(stored.status, Status::Pending);
+    assert_eq!((stored.source_key.as_deref(), stored.source_etag.as_deref()), (Some(key.as_str()), Some("\"aaa\"")));
+    assert_eq!(meta.by_source(&key).await.unwrap(), Some(id));
+
+    // The same object again (a duplicate event, a restart): the same id,
+    // and no second item.
+    let again = Metadata::dropped(ImageId::new(), &key, "\"aaa\"", 10);
+    assert_eq!(meta.claim_source(&again).await.unwrap(), id);
+    assert!(meta.get(&again.id).await.unwrap().is_none());
+
+    // Still the same once the image is final.
+    let mut ready = stored.clone();
+    ready.status = Status::Ready;
+    ready.updated_at = "2031-01-01T00:00:00Z".into();
+    meta.put(&ready).await.unwrap();
+    assert_eq!(meta.claim_source(&Metadata::dropped(ImageId::new(), &key, "\"aaa\"", 10)).await.unwrap(), id);
+    assert_eq!(meta.get(&id).await.unwrap().unwrap().source_key.as_deref(), Some(key.as_str()));
+
+    // New bytes at the same name: a new image, now the newest; the old
+    // item is untouched.
+    let newer = Metadata::dropped(ImageId::new(), &key, "\"bbb\"", 12);
+    let id2 = meta.claim_source(&newer).await.unwrap();
+    assert_eq!(id2, newer.id);
+    assert_ne!(id2, id);
+    assert_eq!(meta.by_source(&key).await.unwrap(), Some(id2));
+    assert_eq!(meta.get(&id).await.unwrap().unwrap(), ready);
+
+    // Concurrent claims of one object agree on one id.
+    let race = format!("race/{}.png", ImageId::new());
+    let claims: Vec<Metadata> = (0..6).map(|_| Metadata::dropped(ImageId::new(), &race, "\"ccc\"", 3)).collect();
+    let ids = futures_util::future::join_all(claims.iter().map(|c| meta.claim_source(c))).await;
+    let ids: Vec<ImageId> = ids.into_iter().map(Result::unwrap).collect();
+    assert!(ids.iter().all(|i| *i == ids[0]), "{ids:?}");
+    assert_eq!(meta.by_source(&race).await.unwrap(), Some(ids[0]));
+
+    // A name never dropped, and the alias is never listed as pending work.
+    assert_eq!(meta.by_source("never/dropped.jpg").await.unwrap(), None);
+    let pending = meta.pending(None).await.unwrap();
+    assert!(pending.contains(&ids[0]) && pending.contains(&id2));
+}

@@ -1,0 +1,155 @@
+//! The local drop-in folder, `<data dir>/inbox/`: a file copied there
+//! (`inbox/holiday/cat.jpg`) becomes an image with `source_key =
+//! holiday/cat.jpg`, as an object written to the raw bucket does in AWS.
+//!
+//! A pass lists the folder; a file is taken once it has looked the same
+//! (length and modification time) on two passes, so one still being
+//! copied is left alone. Its bytes are stored as the id's upload, and only
+//! then is the file removed: a restart in between finds the file again,
+//! and the claim (same name, same MD5) gives the same id. Hidden files
+//! (`.name`, which editors and `rsync` write while copying) are ignored;
+//! a file over the upload limit is `failed` (`too_large`) and moved to
+//! `inbox/.refused/`, so it is neither lost nor read again.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+
+use crate::app::AppState;
+use crate::dropin;
+use crate::keys::ImageId;
+use crate::store::etag_of;
+
+/// How often the folder is listed.
+pub const EVERY: Duration = Duration::from_secs(1);
+
+/// Where refused files go, inside the inbox (hidden, so never listed).
+const REFUSED: &str = ".refused";
+
+/// What a file looked like on the last pass: (length, modified).
+type Seen = HashMap<PathBuf, (u64, SystemTime)>;
+
+pub struct Inbox {
+    dir: PathBuf,
+    seen: Seen,
+}
+
+impl Inbox {
+    pub fn new(data_dir: &Path) -> std::io::Result<Self> {
+        let dir = data_dir.join("inbox");
+        std::fs::create_dir_all(&dir)?;
+        Ok(Inbox { dir, seen: Seen::new() })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// One pass: take every file that has settled. Returns the ids taken
+    /// (for the work queue); errors are logged and the file stays for the
+    /// next pass.
+    pub async fn pass(&mut self, state: &AppState) -> Vec<ImageId> {
+        let dir = self.dir.clone();
+        let listed = tokio::task::spawn_blocking(move || list(&dir)).await.unwrap_or_default();
+        let mut taken = Vec::new();
+        let mut now_seen = Seen::new();
+        for (path, len, modified) in listed {
+            let settled = self.seen.get(&path) == Some(&(len, modified));
+            now_seen.insert(path.clone(), (len, modified));
+            if !settled {
+                continue;
+            }
+            let Some(key) = self.source_key(&path) else { continue };
+            match take_file(state, &self.dir, &path, &key, len).await {
+                Ok(id) => {
+                    now_seen.remove(&path);
+                    tracing::info!(%id, source_key = %key, "took a file from the inbox");
+                    taken.push(id);
+                }
+                Err(e) => tracing::warn!(source_key = %key, error = %e, "inbox file not taken; will try again"),
+            }
+        }
+        self.seen = now_seen;
+        taken
+    }
+
+    /// `inbox/holiday/cat.jpg` → `holiday/cat.jpg`; `None` (and a warning
+    /// once) for a name that is not UTF-8.
+    fn source_key(&self, path: &Path) -> Option<String> {
+        let rel = path.strip_prefix(&self.dir).ok()?;
+        let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+        match parts {
+            Some(parts) => Some(parts.join("/")),
+            None => {
+                if !self.seen.contains_key(path) {
+                    tracing::warn!(path = %path.display(), "inbox file name is not UTF-8; rename it to have it taken");
+                }
+                None
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum TakeError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Ingest(#[from] crate::ingest::IngestError),
+}
+
+async fn take_file(state: &AppState, dir: &Path, path: &Path, key: &str, len: u64) -> Result<ImageId, TakeError> {
+    if len > state.config.limits.max_upload_bytes {
+        let etag = format!("\"len-{len}\"");
+        let id = dropin::refuse_too_large(state, key, &etag, len).await?;
+        let to = dir.join(REFUSED).join(key);
+        if let Some(parent) = to.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        tokio::fs::rename(path, &to).await?;
+        return Ok(id);
+    }
+    let body = Bytes::from(tokio::fs::read(path).await?);
+    let etag = etag_of(&body);
+    let id = dropin::take(state, key, &etag, body).await?;
+    // Stored: the file can go.
+    tokio::fs::remove_file(path).await?;
+    Ok(id)
+}
+
+/// Every regular, non-hidden file under `dir` (hidden folders skipped),
+/// with its length and modification time.
+fn list(dir: &Path) -> Vec<(PathBuf, u64, SystemTime)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let Ok(meta) = e.metadata() else { continue };
+            if meta.is_dir() {
+                stack.push(e.path());
+            } else if meta.is_file() {
+                out.push((e.path(), meta.len(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH)));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Watch the inbox for ever (abort the task to stop: every step is safe
+/// to cut short), a pass every `EVERY`, each taken id queued for ingest.
+pub async fn watch(state: AppState, mut inbox: Inbox) {
+    let Some(jobs) = state.jobs.clone() else { return };
+    loop {
+        for id in inbox.pass(&state).await {
+            jobs.submit(id);
+        }
+        tokio::time::sleep(EVERY).await;
+    }
+}
