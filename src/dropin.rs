@@ -32,7 +32,12 @@ pub async fn take(state: &AppState, source_key: &str, etag: &str, body: Bytes) -
 
 /// An object over `IMGPIPE_MAX_UPLOAD_BYTES`: an item `failed` with
 /// `too_large`, without reading or copying the bytes.
-pub async fn refuse_too_large(state: &AppState, source_key: &str, etag: &str, len: u64) -> Result<ImageId, IngestError> {
+pub async fn refuse_too_large(
+    state: &AppState,
+    source_key: &str,
+    etag: &str,
+    len: u64,
+) -> Result<ImageId, IngestError> {
     let claim = Metadata::dropped(ImageId::new(), source_key, etag, len);
     let id = state.meta.claim_source(&claim).await?;
     let Some(mut item) = state.meta.get(&id).await? else { return Ok(id) };

@@ -165,7 +165,10 @@ mod tests {
             ("img/x/webp", "img/x/webp"),
             ("uploads/not-an-id", "uploads/not-an-id"),
         ] {
-            assert_eq!(notices(&doc("raw", encoded, "ObjectCreated:Put"), "raw").unwrap(), vec![Notice::Dropped(key.into())]);
+            assert_eq!(
+                notices(&doc("raw", encoded, "ObjectCreated:Put"), "raw").unwrap(),
+                vec![Notice::Dropped(key.into())]
+            );
         }
         let upper = key.to_uppercase().replace("UPLOADS", "uploads");
         assert_eq!(notices(&doc("raw", &upper, "ObjectCreated:Copy"), "raw").unwrap(), vec![Notice::Dropped(upper)]);

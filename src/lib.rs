@@ -22,12 +22,12 @@ pub mod events;
 pub mod fuzzing;
 /// HTTP handlers, one file per resource, and `ApiError`.
 pub mod http;
+/// The local drop-in folder: `<data dir>/inbox/` watched by `serve`.
+pub mod inbox;
 /// Raw upload -> decode once -> variants -> store -> metadata (last).
 pub mod ingest;
 /// Image ids (ULID) and storage keys: the only key speller.
 pub mod keys;
-/// The local drop-in folder: `<data dir>/inbox/` watched by `serve`.
-pub mod inbox;
 /// The Lambda `http` and `events` handlers.
 pub mod lambda;
 /// Metadata items behind `MetaStore`: SQLite locally, DynamoDB in AWS.

@@ -96,7 +96,8 @@ pub async fn run(config: Config, addr: SocketAddr, data_dir: &Path) -> Result<()
     let (state, rx) = local_state(config, data_dir)?;
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let running = queue::start(state.clone(), rx, workers, Duration::from_secs(5));
-    let inbox = Inbox::new(data_dir).map_err(|source| ServeError::DataDir { path: data_dir.display().to_string(), source })?;
+    let inbox =
+        Inbox::new(data_dir).map_err(|source| ServeError::DataDir { path: data_dir.display().to_string(), source })?;
     tracing::info!(%addr, data_dir = %data_dir.display(), inbox = %inbox.dir().display(), "imgpipe serving");
     let watcher = tokio::spawn(inbox::watch(state.clone(), inbox));
     server::run(listener, router(state), shutdown_signal(), server::SHUTDOWN_DEADLINE).await;

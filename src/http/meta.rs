@@ -34,7 +34,10 @@ pub async fn lookup(
 ) -> Result<Response, ApiError> {
     let key = query.ok().and_then(|Query(q)| q.source_key).unwrap_or_default();
     if key.is_empty() || key.len() > 1024 {
-        return Err(ApiError::new(Code::BadRequest, "give source_key: the name the image was dropped under (1 to 1024 bytes)"));
+        return Err(ApiError::new(
+            Code::BadRequest,
+            "give source_key: the name the image was dropped under (1 to 1024 bytes)",
+        ));
     }
     let not_found = || ApiError::new(Code::NotFound, "no image was dropped under this name");
     let id = state.meta.by_source(&key).await?.ok_or_else(not_found)?;

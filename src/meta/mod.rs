@@ -134,7 +134,11 @@ impl Metadata {
     /// A pending item for an object dropped at `source_key`.
     pub fn dropped(id: ImageId, source_key: &str, etag: &str, bytes: u64) -> Self {
         let declared = Declared { content_type: "application/octet-stream".into(), content_length: bytes };
-        Metadata { source_key: Some(source_key.into()), source_etag: Some(etag.into()), ..Metadata::pending(id, declared) }
+        Metadata {
+            source_key: Some(source_key.into()),
+            source_etag: Some(etag.into()),
+            ..Metadata::pending(id, declared)
+        }
     }
 }
 

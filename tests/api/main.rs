@@ -6,6 +6,7 @@ mod crash;
 mod flow;
 mod helpers;
 mod images;
+mod inbox;
 mod limits;
 mod spec;
 mod uploads;

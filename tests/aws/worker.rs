@@ -132,6 +132,118 @@ async fn serve_backend_aws_and_worker_process_an_upload() {
     assert!(serve.terminate().await.success());
 }
 
+/// Poll /meta?source_key= until the newest image from that name is final
+/// and, when given, is not `other` (60 s at most).
+async fn wait_dropped(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    other: Option<&str>,
+    worker: &Child,
+) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        let res = http.get(format!("{base}/meta")).query(&[("source_key", key)]).send().await.unwrap();
+        if res.status() == 200 {
+            let meta: serde_json::Value = res.json().await.unwrap();
+            if meta["status"] != "pending" && meta["id"].as_str() != other {
+                return meta;
+            }
+        } else {
+            assert_eq!(res.status(), 404, "{key}");
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{key} not processed\n{}", worker.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The seeds' flow: `aws s3 cp cat.jpg s3://<raw bucket>/holiday/my cat.jpg`,
+/// through moto's real S3 → SQS notification and `imgpipe worker`.
+#[tokio::test]
+async fn an_object_dropped_in_the_raw_bucket_becomes_an_image() {
+    let Some(endpoint) = aws::moto() else { return };
+    let stack = Stack::create(&endpoint).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let env = stack.env(&base);
+    let serve = Child::spawn(&["serve", "--addr", &format!("127.0.0.1:{port}")], &env, dir.path(), "serve");
+    let worker = Child::spawn(&["worker"], &env, dir.path(), "worker");
+    let http = reqwest::Client::new();
+    wait_serving(&http, &base, &serve).await;
+    let drop = |key: &str, body: Vec<u8>| {
+        let put = stack.clients.s3.put_object().bucket(&stack.raw).key(key).body(body.into());
+        async move { put.send().await.unwrap() }
+    };
+
+    let key = "holiday/my cat+1.jpg";
+    let original = jpeg(320, 200);
+    drop(key, original.clone()).await;
+    let meta = wait_dropped(&http, &base, key, None, &worker).await;
+    assert_eq!(meta["status"], "ready", "{meta}");
+    assert_eq!(meta["source_key"], key);
+    let id = meta["id"].as_str().unwrap().to_string();
+    assert_eq!(meta["original"]["key"], format!("uploads/{id}"));
+    assert_eq!(meta["original"]["bytes"], original.len());
+    // The bytes were copied to the id's own key; the dropped object stays.
+    assert_eq!(stack.object(&stack.raw, &format!("uploads/{id}")).await.unwrap().0, original);
+    assert_eq!(stack.object(&stack.raw, key).await.unwrap().0, original);
+    let webp = http.get(format!("{base}/img/{id}/webp")).send().await.unwrap();
+    assert_eq!(webp.status(), 200);
+    let old_webp = webp.bytes().await.unwrap();
+    assert_eq!(
+        http.get(format!("{base}/meta/{id}")).send().await.unwrap().json::<serde_json::Value>().await.unwrap(),
+        meta
+    );
+
+    // A duplicate event for the same object changes nothing.
+    let duplicate = serde_json::json!({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": stack.raw}, "object": {"key": "holiday/my+cat%2B1.jpg", "size": original.len()}}
+    }]});
+    stack
+        .clients
+        .sqs
+        .send_message()
+        .queue_url(&stack.queue_url)
+        .message_body(duplicate.to_string())
+        .send()
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let handled = |log: String| log.lines().any(|l| l.contains("my cat+1.jpg") && l.contains("AlreadyDone"));
+    while !handled(worker.log()) {
+        assert!(started.elapsed() < Duration::from_secs(30), "duplicate not handled\n{}", worker.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let again = wait_dropped(&http, &base, key, None, &worker).await;
+    assert_eq!(again["id"], id.as_str(), "a duplicate event made a new image");
+
+    // New bytes at the same name: a new image; the old id keeps its bytes.
+    drop(key, jpeg(200, 320)).await;
+    let newer = wait_dropped(&http, &base, key, Some(&id), &worker).await;
+    assert_eq!(newer["status"], "ready", "{newer}");
+    assert_eq!((newer["original"]["width"].as_u64(), newer["original"]["height"].as_u64()), (Some(200), Some(320)));
+    let old = http.get(format!("{base}/img/{id}/webp")).send().await.unwrap();
+    assert_eq!(old.bytes().await.unwrap(), old_webp);
+    let old_meta: serde_json::Value = http.get(format!("{base}/meta/{id}")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(old_meta["original"]["width"], 320);
+
+    // Not an image: failed, with the reason, found by its name.
+    drop("notes/readme.txt", b"just some text, not an image".to_vec()).await;
+    let refused = wait_dropped(&http, &base, "notes/readme.txt", None, &worker).await;
+    assert_eq!(refused["status"], "failed");
+    assert_eq!(refused["error"]["code"], "unsupported_format", "{refused}");
+
+    // A name never dropped.
+    let missing = http.get(format!("{base}/meta")).query(&[("source_key", "nope.jpg")]).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    let bad = http.get(format!("{base}/meta")).send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+    assert!(worker.terminate().await.success());
+    assert!(serve.terminate().await.success());
+}
+
 #[tokio::test]
 async fn lambda_handler_outside_lambda_is_a_clear_error() {
     let Some(endpoint) = aws::moto() else { return };

@@ -86,7 +86,7 @@ pub async fn create_table(c: &Clients, name: &str) {
 }
 
 /// Everything the AWS backend needs, freshly named: buckets, table, queue,
-/// and the S3 → SQS notification on the raw bucket's `uploads/` prefix.
+/// and the S3 → SQS notification of every object created in the raw bucket.
 pub struct Stack {
     pub endpoint: String,
     pub clients: Clients,
@@ -98,10 +98,7 @@ pub struct Stack {
 
 impl Stack {
     pub async fn create(endpoint: &str) -> Stack {
-        use aws_sdk_s3::types::{
-            Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
-            QueueConfiguration, S3KeyFilter,
-        };
+        use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
         let clients = clients(endpoint);
         let (raw, processed, table) = (unique("raw"), unique("out"), unique("meta"));
         create_bucket(&clients, &raw).await;
@@ -120,19 +117,9 @@ impl Stack {
             .attributes
             .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
             .clone();
-        let filter = NotificationConfigurationFilter::builder()
-            .key(
-                S3KeyFilter::builder()
-                    .filter_rules(FilterRule::builder().name(FilterRuleName::Prefix).value("uploads/").build())
-                    .build(),
-            )
-            .build();
-        let queue = QueueConfiguration::builder()
-            .queue_arn(arn)
-            .events(Event::from("s3:ObjectCreated:*"))
-            .filter(filter)
-            .build()
-            .unwrap();
+        // The whole bucket, as infra/ has it: uploads and drop-ins.
+        let queue =
+            QueueConfiguration::builder().queue_arn(arn).events(Event::from("s3:ObjectCreated:*")).build().unwrap();
         clients
             .s3
             .put_bucket_notification_configuration()
