@@ -22,6 +22,8 @@ pub mod events;
 pub mod fuzzing;
 /// HTTP handlers, one file per resource, and `ApiError`.
 pub mod http;
+/// `imgpipe import`: existing images from a folder or a bucket.
+pub mod import;
 /// The local drop-in folder: `<data dir>/inbox/` watched by `serve`.
 pub mod inbox;
 /// Raw upload -> decode once -> variants -> store -> metadata (last).

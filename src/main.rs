@@ -1,7 +1,8 @@
 //! The `imgpipe` binary: read `Config`, pick a mode. On Lambda
 //! (`IMGPIPE_HANDLER=http|events`) it runs that handler and takes no
 //! arguments; otherwise `process` runs the engine over files, `serve` the
-//! HTTP router on a port, `worker` the events handler on an SQS queue.
+//! HTTP router on a port, `worker` the events handler on an SQS queue,
+//! `import` existing images into either backend.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -62,6 +63,23 @@ enum Command {
         #[arg(long)]
         queue_url: Option<String>,
     },
+    /// Import existing images from a folder or s3://bucket/prefix, each named
+    /// by its path under the source (its source_key); running it again
+    /// does nothing, and a run cut short is finished by the next.
+    Import {
+        /// A folder, or s3://bucket/prefix (read with the AWS environment).
+        source: String,
+        /// local or aws (default: IMGPIPE_BACKEND or local).
+        #[arg(long, value_parser = ["local", "aws"])]
+        backend: Option<String>,
+        /// The local backend's folder (default: IMGPIPE_DATA_DIR or ./data).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Images imported at once (default: twice the number of cores; CPU
+        /// work never exceeds the cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
     /// Make the standard variants of image files: OUT/<stem>/<variant>.<ext>.
     Process {
         /// Image files or folders of images.
@@ -80,6 +98,88 @@ enum Command {
         #[arg(long)]
         jobs: Option<usize>,
     },
+}
+
+/// `imgpipe import`: list the source, then import with a progress bar on
+/// a terminal, or one JSON line per image otherwise; a summary at the end.
+/// Exit 0 when everything is ready, 1 when some image failed or could not
+/// be imported this time.
+async fn import(
+    config: Config,
+    source: imgpipe::import::Source,
+    data_dir: Option<PathBuf>,
+    jobs: usize,
+) -> anyhow::Result<ExitCode> {
+    use imgpipe::import::{self, Source};
+    use std::io::IsTerminal;
+    let needs_aws = matches!(config.backend, Backend::Aws { .. }) || matches!(source, Source::S3 { .. });
+    let clients = match needs_aws {
+        true => Some(imgpipe::aws::Clients::from_env(&config).await),
+        false => None,
+    };
+    let state = match (&config.backend, data_dir) {
+        (Backend::Aws { .. }, Some(_)) => anyhow::bail!("--data-dir is for the local backend"),
+        (Backend::Aws { .. }, None) => {
+            let clients = clients.as_ref().context("AWS clients")?;
+            let config = imgpipe::aws::with_parameters(config, clients).await?;
+            imgpipe::aws::state(config, clients)?
+        }
+        (Backend::Local { data_dir: default }, given) => {
+            let data_dir = given.unwrap_or_else(|| default.clone());
+            imgpipe::serve::local_state(config, &data_dir)?.0
+        }
+    };
+    let (entries, bucket) = match &source {
+        Source::Dir(dir) => {
+            let (entries, bad) = import::list_dir(dir).with_context(|| format!("listing {}", dir.display()))?;
+            for path in bad {
+                eprintln!("skipped {}: the name is not UTF-8", path.display());
+            }
+            (entries, None)
+        }
+        Source::S3 { bucket, prefix } => {
+            let clients = clients.as_ref().context("AWS clients")?;
+            let entries = import::list_bucket(clients, bucket, prefix)
+                .await
+                .with_context(|| format!("listing s3://{bucket}/{prefix}"))?;
+            (entries, Some(imgpipe::store::s3::S3Store::new(clients.s3.clone(), bucket)))
+        }
+    };
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(entries.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let summary = import::run(&state, bucket, entries, jobs, |r| match &bar {
+        Some(bar) => {
+            if r.status != "ready" {
+                let why = r.message.as_deref().unwrap_or_default();
+                bar.println(format!("{} {}: {why}", r.status, r.source_key));
+            }
+            bar.set_message(r.source_key.clone());
+            bar.inc(1);
+        }
+        None => println!("{}", serde_json::to_string(r).unwrap_or_default()),
+    })
+    .await;
+    match bar {
+        Some(bar) => bar.finish_and_clear(),
+        None => println!("{}", serde_json::json!({ "summary": summary })),
+    }
+    eprintln!(
+        "{} ready, {} failed, {} not imported (run again){}",
+        summary.ready,
+        summary.failed,
+        summary.errors,
+        match summary.unchanged {
+            0 => String::new(),
+            n => format!("; {n} already done before this run"),
+        }
+    );
+    Ok(if summary.failed + summary.errors == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 fn parse_variant(s: &str) -> Result<Variant, String> {
@@ -128,7 +228,7 @@ fn run() -> anyhow::Result<ExitCode> {
     init_logging(imgpipe::config::log_format(&env).context("configuration")?);
     // `serve --backend` stands in for IMGPIPE_BACKEND.
     let backend_flag = match &cli.command {
-        Command::Serve { backend, .. } => backend.clone(),
+        Command::Serve { backend, .. } | Command::Import { backend, .. } => backend.clone(),
         _ => None,
     };
     let full_config = || {
@@ -192,6 +292,15 @@ fn run() -> anyhow::Result<ExitCode> {
                 anyhow::Ok(())
             })?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Import { source, backend: _, data_dir, jobs } => {
+            let mut config = full_config()?;
+            let source = imgpipe::import::Source::parse(&source).map_err(anyhow::Error::msg)?;
+            if config.public_base_url.is_empty() {
+                config.public_base_url = format!("http://{}", env("IMGPIPE_ADDR").unwrap_or("127.0.0.1:8080".into()));
+            }
+            let jobs = jobs.unwrap_or_else(|| 2 * std::thread::available_parallelism().map_or(1, |n| n.get()));
+            runtime()?.block_on(import(config, source, data_dir, jobs))
         }
         Command::Process { inputs, out, variants, json, jobs } => {
             let engine = Engine::new(limits()?);

@@ -143,3 +143,90 @@ async fn files_in_the_inbox_become_images_and_survive_a_kill() {
     Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
     assert!(server.wait().unwrap().success());
 }
+
+/// `imgpipe import` over stdout's JSON lines (no terminal here).
+fn import(dir: &Path, data: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_imgpipe"))
+        .arg("import")
+        .arg(dir)
+        .arg("--data-dir")
+        .arg(data)
+        .args(["--jobs", "2"])
+        .env_remove("IMGPIPE_PUBLIC_BASE_URL")
+        .env_remove("IMGPIPE_BACKEND")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// The JSON lines of a finished import, its summary and its exit code.
+fn finish(child: Child) -> (Vec<serde_json::Value>, serde_json::Value, Option<i32>) {
+    let out = child.wait_with_output().unwrap();
+    let mut lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let summary = lines.pop().expect("a summary line")["summary"].clone();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ready"), "{}", String::from_utf8_lossy(&out.stderr));
+    (lines, summary, out.status.code())
+}
+
+#[tokio::test]
+async fn import_a_folder_resumes_after_a_kill_and_a_second_run_does_nothing() {
+    use std::io::BufRead;
+    let photos = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut keys = Vec::new();
+    for i in 0..10 {
+        let key = format!("{}/photo {i}.png", if i % 2 == 0 { "2024/summer" } else { "misc" });
+        put(photos.path(), &key, &noisy_png(480, 320, i + 1));
+        keys.push(key);
+    }
+    put(photos.path(), "notes.txt", b"not an image");
+    put(photos.path(), ".DS_Store", b"hidden: skipped");
+
+    // Killed after the first image is reported.
+    let mut first = import(photos.path(), data.path());
+    let mut line = String::new();
+    std::io::BufReader::new(first.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.contains("\"source_key\""), "{line}");
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    // The second run finishes the job; the first run's work is kept.
+    let (reports, summary, code) = finish(import(photos.path(), data.path()));
+    assert_eq!(reports.len(), 11, "{reports:?}");
+    assert_eq!(
+        (summary["ready"].as_u64(), summary["failed"].as_u64(), summary["errors"].as_u64()),
+        (Some(10), Some(1), Some(0))
+    );
+    assert!(summary["unchanged"].as_u64().unwrap() >= 1, "the killed run's first image is kept: {summary}");
+    assert_eq!(code, Some(1), "a failed image makes the exit status 1");
+    let notes = reports.iter().find(|r| r["source_key"] == "notes.txt").unwrap();
+    assert_eq!((notes["status"].as_str(), notes["code"].as_str()), (Some("failed"), Some("unsupported_format")));
+    let ids: std::collections::HashMap<String, String> = reports
+        .iter()
+        .map(|r| (r["source_key"].as_str().unwrap().to_string(), r["id"].as_str().unwrap().to_string()))
+        .collect();
+
+    // A third run changes nothing: same ids, all unchanged.
+    let (again, summary, _) = finish(import(photos.path(), data.path()));
+    assert_eq!(summary["unchanged"].as_u64(), Some(11), "{summary}");
+    for r in &again {
+        assert_eq!(ids[r["source_key"].as_str().unwrap()], r["id"].as_str().unwrap());
+    }
+
+    // What serve on that folder answers: every image by its name.
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let mut server = start(port, data.path());
+    wait_up(&http, &base).await;
+    for key in &keys {
+        let meta = dropped(&http, &base, key, None).await;
+        assert_eq!((meta["status"].as_str(), meta["id"].as_str()), (Some("ready"), Some(ids[key].as_str())), "{key}");
+    }
+    let thumb = http.get(format!("{base}/img/{}/thumb", ids[&keys[3]])).send().await.unwrap();
+    assert_eq!(thumb.status(), 200);
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

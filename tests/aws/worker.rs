@@ -308,3 +308,59 @@ async fn settings_come_from_ssm_parameters() {
     assert_eq!(meta["variants"]["webp"]["url"], format!("https://cdn.example.test/img/{id}/webp"));
     assert!(worker.log().contains("settings from SSM parameters"), "{}", worker.log());
 }
+
+/// `imgpipe import s3://bucket/prefix --backend aws`: every object under
+/// the prefix, named relative to it, on S3 + DynamoDB; a second run does
+/// nothing.
+#[tokio::test]
+async fn import_from_a_bucket_into_the_aws_backend() {
+    let Some(endpoint) = aws::moto() else { return };
+    let stack = Stack::create(&endpoint).await;
+    let library = aws::unique("library");
+    aws::create_bucket(&stack.clients, &library).await;
+    let objects = [("photos/a.jpg", jpeg(64, 48)), ("photos/2024/b.jpg", jpeg(48, 64)), ("other/c.jpg", jpeg(8, 8))];
+    for (key, body) in &objects {
+        stack.clients.s3.put_object().bucket(&library).key(*key).body(body.clone().into()).send().await.unwrap();
+    }
+    let source = format!("s3://{library}/photos/");
+    let run = || {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_imgpipe"))
+            .args(["import", &source, "--backend", "aws"])
+            .env_clear()
+            .envs(stack.env("https://cdn.example.test"))
+            .current_dir(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let lines: Vec<serde_json::Value> =
+            String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        lines
+    };
+    let first = run();
+    assert_eq!(first.len(), 3, "two images and the summary: {first:?}");
+    assert_eq!(first[2]["summary"]["ready"], 2);
+    let meta = imgpipe::meta::dynamo::DynamoMeta::new(stack.clients.dynamodb.clone(), &stack.table);
+    use imgpipe::meta::MetaStore;
+    for name in ["a.jpg", "2024/b.jpg"] {
+        let id = meta.by_source(name).await.unwrap().unwrap_or_else(|| panic!("{name} not imported"));
+        let item = meta.get(&id).await.unwrap().unwrap();
+        assert_eq!(item.status, imgpipe::meta::Status::Ready);
+        assert_eq!(item.variants["webp"].url, format!("https://cdn.example.test/img/{id}/webp"));
+        assert!(stack.object(&stack.processed, &format!("img/{id}/thumb")).await.is_some());
+        assert!(stack.object(&stack.raw, &format!("uploads/{id}")).await.is_some());
+    }
+    assert!(meta.by_source("c.jpg").await.unwrap().is_none() && meta.by_source("other/c.jpg").await.unwrap().is_none());
+    let second = run();
+    assert_eq!(second[2]["summary"]["unchanged"], 2, "{second:?}");
+    assert_eq!(
+        (second[0]["id"].clone(), second[1]["id"].clone()),
+        if second[0]["source_key"] == first[0]["source_key"] {
+            (first[0]["id"].clone(), first[1]["id"].clone())
+        } else {
+            (first[1]["id"].clone(), first[0]["id"].clone())
+        }
+    );
+}

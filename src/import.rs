@@ -1,0 +1,264 @@
+//! `imgpipe import <dir | s3://bucket/prefix>`: bring the images you
+//! already have, each named by its path under the source (`source_key`),
+//! exactly as if it had been dropped in (see `dropin`): claimed per name
+//! and ETag, its bytes stored as the id's upload, then ingested here,
+//! within the CPU budget. A second run finds every claim already made and
+//! every item final, so it changes nothing; a run cut short is finished by
+//! the next one.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use crate::app::AppState;
+use crate::dropin;
+use crate::ingest::{ingest, IngestError, Outcome};
+use crate::keys::{ImageId, Key};
+use crate::meta::Status;
+use crate::store::s3::S3Store;
+use crate::store::{etag_of, BlobStore};
+
+/// Where the images are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Dir(PathBuf),
+    S3 { bucket: String, prefix: String },
+}
+
+impl Source {
+    /// `s3://bucket/prefix` or a folder.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s.strip_prefix("s3://") {
+            Some(rest) => {
+                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+                if bucket.is_empty() {
+                    return Err(format!("{s}: no bucket name (s3://bucket/prefix)"));
+                }
+                Ok(Source::S3 { bucket: bucket.into(), prefix: prefix.into() })
+            }
+            None if Path::new(s).is_dir() => Ok(Source::Dir(PathBuf::from(s))),
+            None => Err(format!("{s}: not a folder (or an s3://bucket/prefix)")),
+        }
+    }
+}
+
+/// One image to import: its name and where to read it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub source_key: String,
+    pub len: u64,
+    at: At,
+}
+
+#[derive(Debug, Clone)]
+enum At {
+    File(PathBuf),
+    Object(String),
+}
+
+/// Every file under `dir` (hidden files and folders skipped), named by its
+/// path relative to `dir` with `/` separators, sorted. Names that are not
+/// UTF-8 are returned separately.
+pub fn list_dir(dir: &Path) -> std::io::Result<(Vec<Entry>, Vec<PathBuf>)> {
+    let (mut entries, mut bad) = (Vec::new(), Vec::new());
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)? {
+            let e = e?;
+            if e.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let meta = e.metadata()?;
+            let path = e.path();
+            if meta.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if !meta.is_file() {
+                continue;
+            }
+            let rel = path.strip_prefix(dir).unwrap_or(&path);
+            let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+            match parts {
+                Some(parts) => entries.push(Entry { source_key: parts.join("/"), len: meta.len(), at: At::File(path) }),
+                None => bad.push(path),
+            }
+        }
+    }
+    entries.sort_by(|a, b| a.source_key.cmp(&b.source_key));
+    Ok((entries, bad))
+}
+
+/// Every object under `prefix` in `bucket` (folder markers skipped), named
+/// by its key relative to the prefix.
+pub async fn list_bucket(clients: &crate::aws::Clients, bucket: &str, prefix: &str) -> Result<Vec<Entry>, IngestError> {
+    let mut entries = Vec::new();
+    let mut pages = clients.s3.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page =
+            page.map_err(|e| crate::store::StoreError::Backend(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+        for o in page.contents() {
+            let Some(key) = o.key() else { continue };
+            let name = key[prefix.len()..].trim_start_matches('/');
+            if name.is_empty() || key.ends_with('/') {
+                continue;
+            }
+            let len = o.size().and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
+            entries.push(Entry { source_key: name.to_string(), len, at: At::Object(key.to_string()) });
+        }
+    }
+    Ok(entries)
+}
+
+/// What became of one entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub source_key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<ImageId>,
+    /// `ready`, `failed`, or `error` (not imported this time: run again).
+    pub status: &'static str,
+    /// Final already before this run: nothing was done.
+    pub unchanged: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Totals for the closing line.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Summary {
+    pub ready: usize,
+    pub failed: usize,
+    pub errors: usize,
+    /// Of ready and failed: those already final before this run.
+    pub unchanged: usize,
+}
+
+impl Summary {
+    pub fn add(&mut self, r: &Report) {
+        match r.status {
+            "ready" => self.ready += 1,
+            "failed" => self.failed += 1,
+            _ => self.errors += 1,
+        }
+        self.unchanged += usize::from(r.unchanged);
+    }
+}
+
+/// Import `entries`, `jobs` at a time (each ingest takes a core of the CPU
+/// pool for its CPU work), calling `each` as each one ends.
+pub async fn run(
+    state: &AppState,
+    bucket: Option<S3Store>,
+    entries: Vec<Entry>,
+    jobs: usize,
+    mut each: impl FnMut(&Report),
+) -> Summary {
+    let mut summary = Summary::default();
+    let bucket = bucket.as_ref();
+    let mut done = futures_util::stream::iter(entries)
+        .map(|entry| async move {
+            match one(state, bucket, &entry).await {
+                Ok(r) => r,
+                Err(e) => Report {
+                    source_key: entry.source_key,
+                    id: None,
+                    status: "error",
+                    unchanged: false,
+                    code: None,
+                    message: Some(e.to_string()),
+                },
+            }
+        })
+        .buffer_unordered(jobs.max(1));
+    while let Some(report) = done.next().await {
+        summary.add(&report);
+        each(&report);
+    }
+    summary
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ImportError {
+    #[error("reading {0}: {1}")]
+    Read(String, std::io::Error),
+    #[error("{0} is gone from the bucket")]
+    Gone(String),
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+async fn one(state: &AppState, bucket: Option<&S3Store>, entry: &Entry) -> Result<Report, ImportError> {
+    let key = &entry.source_key;
+    let id = if entry.len > state.config.limits.max_upload_bytes {
+        dropin::refuse_too_large(state, key, &format!("\"len-{}\"", entry.len), entry.len).await?
+    } else {
+        let (etag, body) = match (&entry.at, bucket) {
+            (At::File(path), _) => {
+                let body = Bytes::from(tokio::fs::read(path).await.map_err(|e| ImportError::Read(key.clone(), e))?);
+                (etag_of(&body), body)
+            }
+            (At::Object(k), Some(bucket)) => {
+                let at = Key::dropped(k).ok_or_else(|| ImportError::Gone(k.clone()))?;
+                let o = bucket.get(&at).await?.ok_or_else(|| ImportError::Gone(k.clone()))?;
+                (o.info.etag, o.body)
+            }
+            (At::Object(k), None) => return Err(ImportError::Gone(k.clone())),
+        };
+        dropin::take(state, key, &etag, body).await?
+    };
+    let outcome = ingest(state, id).await?;
+    let item = state.meta.get(&id).await.map_err(IngestError::from)?;
+    let status = match item.as_ref().map(|m| m.status) {
+        Some(Status::Ready) => "ready",
+        Some(Status::Failed) => "failed",
+        _ => "error",
+    };
+    let error = item.and_then(|m| m.error);
+    Ok(Report {
+        source_key: key.clone(),
+        id: Some(id),
+        status,
+        unchanged: outcome == Outcome::AlreadyDone,
+        code: error.as_ref().map(|e| e.code.clone()),
+        message: error.map(|e| e.message),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources() {
+        assert_eq!(
+            Source::parse("s3://photos/2024/").unwrap(),
+            Source::S3 { bucket: "photos".into(), prefix: "2024/".into() }
+        );
+        assert_eq!(Source::parse("s3://photos").unwrap(), Source::S3 { bucket: "photos".into(), prefix: "".into() });
+        assert!(Source::parse("s3:///x").is_err());
+        assert!(Source::parse("/no/such/folder/here").unwrap_err().contains("not a folder"));
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Source::parse(dir.path().to_str().unwrap()).unwrap(), Source::Dir(dir.path().to_path_buf()));
+    }
+
+    #[test]
+    fn a_folder_is_listed_by_relative_name_without_hidden_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["a.jpg", "holiday/b c.png", ".hidden.jpg", ".git/x.jpg", "holiday/deeper/d.gif"] {
+            let p = dir.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, b"x").unwrap();
+        }
+        let (entries, bad) = list_dir(dir.path()).unwrap();
+        let names: Vec<&str> = entries.iter().map(|e| e.source_key.as_str()).collect();
+        assert_eq!(names, ["a.jpg", "holiday/b c.png", "holiday/deeper/d.gif"]);
+        assert!(bad.is_empty());
+    }
+}
