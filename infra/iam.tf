@@ -8,12 +8,14 @@ locals {
     http = {
       # GetObject: renders on a miss read the original (and HeadObject).
       # PutObject: presigned PUTs act with the signer's permissions.
-      raw = ["s3:GetObject", "s3:PutObject"]
+      # DeleteObject: DELETE /images/<id>.
+      raw = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
       # Drop-ins are read by the events function only.
       dropped = []
-      # Get: serve, Put: write back renders (tagged imgpipe=render).
-      processed = ["s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"]
-      # HeadBucket for /health.
+      # Get: serve, Put: write back renders (tagged imgpipe=render),
+      # Delete: DELETE /images/<id> (a render that raced it, too).
+      processed = ["s3:GetObject", "s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject"]
+      # HeadBucket for /health; ListObjectsV2 for DELETE /images/<id>.
       buckets = ["s3:ListBucket"]
       table   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DescribeTable"]
       queue   = []
@@ -25,10 +27,12 @@ locals {
       # uploads/<id> (with If-None-Match, as the bucket policy demands).
       raw = ["s3:GetObject", "s3:PutObject"]
       # A drop-in is any other key in the raw bucket: read, never written.
-      dropped   = ["s3:GetObject"]
-      processed = ["s3:PutObject"]
-      buckets   = []
-      table     = ["dynamodb:GetItem", "dynamodb:PutItem"]
+      dropped = ["s3:GetObject"]
+      # DeleteObject: variants written by an ingest that a delete overtook.
+      processed = ["s3:PutObject", "s3:DeleteObject"]
+      # ListObjectsV2, to find those variants.
+      buckets = ["s3:ListBucket"]
+      table   = ["dynamodb:GetItem", "dynamodb:PutItem"]
       # What the SQS event source mapping calls with the function's role.
       queue      = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
       parameters = ["ssm:GetParametersByPath"]

@@ -105,6 +105,7 @@ ACTIONS = {
     ("s3", "head_object"): ["s3:GetObject"],
     ("s3", "put_object"): ["s3:PutObject", "s3:PutObjectTagging"],  # renders are tagged
     ("s3", "head_bucket"): ["s3:ListBucket"],
+    ("s3", "delete_object"): ["s3:DeleteObject"],  # DELETE /images/<id>
     ("s3", "list_objects_v2"): ["s3:ListBucket"],  # imgpipe import s3://...
     ("dynamodb", "get_item"): ["dynamodb:GetItem"],
     ("dynamodb", "put_item"): ["dynamodb:PutItem"],

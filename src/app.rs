@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
-use axum::routing::{get, post, put, MethodRouter};
+use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
 
 use crate::config::Config;
@@ -38,6 +38,8 @@ pub struct AppState {
     pub uploads: Option<UploadSigner>,
     /// The local work queue; `None` where S3 events drive ingest.
     pub jobs: Option<JobQueue>,
+    /// The CDN whose copies a delete invalidates; `None` locally.
+    pub cdn: Option<Arc<dyn crate::cdn::Cdn>>,
     locks: Arc<Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>>,
 }
 
@@ -58,6 +60,7 @@ impl AppState {
             config,
             uploads: None,
             jobs: None,
+            cdn: None,
             locks: Arc::default(),
         }
     }
@@ -112,6 +115,7 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/img/{*rest}", &["/img/{id}/{variant}", "/img/{id}/{format}/{opts}"]),
     ("/meta", &["/meta"]),
     ("/meta/{id}", &["/meta/{id}"]),
+    ("/images/{id}", &["/images/{id}"]),
     ("/health", &["/health"]),
     ("/openapi.yaml", &["/openapi.yaml"]),
 ];
@@ -125,6 +129,7 @@ fn endpoint(path: &str) -> MethodRouter<AppState> {
         "/img/{*rest}" => get(http::images::get_image),
         "/meta" => get(http::meta::lookup),
         "/meta/{id}" => get(http::meta::get_meta),
+        "/images/{id}" => delete(http::delete::delete_image),
         "/health" => get(http::health::health),
         "/openapi.yaml" => get(openapi),
         other => unreachable!("ROUTES names {other} but no handler serves it"),

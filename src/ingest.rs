@@ -129,5 +129,11 @@ pub async fn ingest(state: &AppState, id: ImageId) -> Result<Outcome, IngestErro
     });
     meta.status = Status::Ready;
     state.meta.put(&meta).await?;
+    // Deleted while this ran: the put above was refused; take the
+    // variants written since the delete removed the others.
+    if state.meta.get(&id).await?.is_some_and(|m| m.status == Status::Deleted) {
+        state.processed.delete_variants(&id).await?;
+        return Ok(Outcome::AlreadyDone);
+    }
     Ok(Outcome::Ready)
 }

@@ -7,6 +7,8 @@ pub mod app;
 pub mod aws;
 /// `imgpipe bench`: the recipe timed step by step, in the peers' format.
 pub mod bench;
+/// The CDN, for invalidating a deleted image's copies.
+pub mod cdn;
 /// Typed configuration from `IMGPIPE_*` and flags, checked once.
 pub mod config;
 /// The CPU budget: a job per core, a bounded wait, shed past it.

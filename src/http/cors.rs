@@ -30,6 +30,8 @@ pub fn methods_for(path: &str) -> Option<&'static str> {
         Some("POST, OPTIONS")
     } else if path.starts_with("/_upload/") {
         Some("PUT, OPTIONS")
+    } else if path.starts_with("/images/") {
+        Some("DELETE, OPTIONS")
     } else if path == "/meta" || path.starts_with("/meta/") || path.starts_with("/img/") {
         Some("GET, HEAD, OPTIONS")
     } else {
@@ -94,6 +96,7 @@ mod tests {
             ("/_upload/01hzz", Some("PUT, OPTIONS")),
             ("/meta/01hzz", Some("GET, HEAD, OPTIONS")),
             ("/meta", Some("GET, HEAD, OPTIONS")),
+            ("/images/01hzz", Some("DELETE, OPTIONS")),
             ("/img/01hzz/webp", Some("GET, HEAD, OPTIONS")),
             ("/", None),
             ("/health", None),

@@ -119,6 +119,7 @@ async fn render_on_miss(
             return Err(ApiError::stored_failure(&code, &message));
         }
         Status::Pending => return Err(ApiError::new(Code::NotReady, "the image is still being processed")),
+        Status::Deleted => return Err(ApiError::new(Code::Deleted, "the image was deleted")),
         Status::Ready => {}
     }
     // Single flight: the first request renders; the others wait, then find
@@ -146,6 +147,12 @@ async fn render_on_miss(
     let body = bytes::Bytes::from(rendered.bytes);
     let started = Instant::now();
     state.processed.put(key, body.clone(), content_type, IMMUTABLE).await?;
+    // A delete that ran while this rendered has already removed the
+    // image's objects: take this one back rather than bring it back.
+    if state.meta.get(&id).await?.is_none_or(|m| m.status == Status::Deleted) {
+        state.processed.delete(key).await?;
+        return Err(ApiError::new(Code::Deleted, "the image was deleted"));
+    }
     let timing = Timing { decode, resize: rendered.resize, encode: rendered.encode, store: started.elapsed() };
     let info = ObjectInfo {
         content_type: content_type.to_string(),

@@ -11,6 +11,7 @@ use axum::Json;
 use crate::app::AppState;
 use crate::http::parse_id;
 use crate::http::problem::{ApiError, Code};
+use crate::meta::Status;
 
 pub async fn get_meta(
     State(state): State<AppState>,
@@ -18,6 +19,9 @@ pub async fn get_meta(
 ) -> Result<Response, ApiError> {
     let id = parse_id(raw_id)?;
     let meta = state.meta.get(&id).await?.ok_or_else(|| ApiError::new(Code::NotFound, "no image with this id"))?;
+    if meta.status == Status::Deleted {
+        return Err(ApiError::new(Code::Deleted, "the image was deleted"));
+    }
     Ok(document(meta))
 }
 
@@ -42,6 +46,9 @@ pub async fn lookup(
     let not_found = || ApiError::new(Code::NotFound, "no image was dropped under this name");
     let id = state.meta.by_source(&key).await?.ok_or_else(not_found)?;
     let meta = state.meta.get(&id).await?.ok_or_else(not_found)?;
+    if meta.status == Status::Deleted {
+        return Err(ApiError::new(Code::Deleted, "the newest image dropped under this name was deleted"));
+    }
     let mut res = document(meta);
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, max-age=0"));
     Ok(res)

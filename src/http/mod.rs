@@ -2,6 +2,7 @@
 //! store traits; errors are `problem::Code`s.
 
 pub mod cors;
+pub mod delete;
 pub mod health;
 pub mod images;
 pub mod meta;

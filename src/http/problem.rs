@@ -58,6 +58,7 @@ codes! {
     MethodNotAllowed = "method_not_allowed", METHOD_NOT_ALLOWED;
     Timeout = "timeout", REQUEST_TIMEOUT;
     AlreadyUploaded = "already_uploaded", CONFLICT;
+    Deleted = "deleted", GONE;
     TooLarge = "too_large", PAYLOAD_TOO_LARGE;
     TooManyPixels = "too_many_pixels", PAYLOAD_TOO_LARGE;
     UnsupportedFormat = "unsupported_format", UNSUPPORTED_MEDIA_TYPE;

@@ -47,7 +47,7 @@ fn presented_token(headers: &HeaderMap) -> Option<&str> {
     })
 }
 
-fn check_token(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn check_token(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     if state.config.upload_tokens.is_empty() {
         return Ok(());
     }

@@ -92,8 +92,8 @@ impl MetaStore for DynamoMeta {
         // at least as new.
         let (condition, newer) = match meta.status {
             Status::Pending => ("attribute_not_exists(#id) OR #status = :pending", None),
-            Status::Ready | Status::Failed => (
-                "attribute_not_exists(#id) OR #status = :pending OR #updated_at <= :updated_at",
+            Status::Ready | Status::Failed | Status::Deleted => (
+                "attribute_not_exists(#id) OR (#status <> :deleted AND (#status = :pending OR #updated_at <= :updated_at))",
                 Some(s(&meta.updated_at)),
             ),
         };
@@ -109,7 +109,8 @@ impl MetaStore for DynamoMeta {
         if let Some(updated_at) = newer {
             req = req
                 .expression_attribute_names("#updated_at", "updated_at")
-                .expression_attribute_values(":updated_at", updated_at);
+                .expression_attribute_values(":updated_at", updated_at)
+                .expression_attribute_values(":deleted", s(Status::Deleted.as_str()));
         }
         match req.send().await {
             Ok(_) => Ok(()),
@@ -184,9 +185,15 @@ impl MetaStore for DynamoMeta {
         // Two tries: a claim that loses a race to a different ETag (a newer
         // object at the same key) reads the winner and goes again.
         for _ in 0..2 {
+            // A deleted image is not brought back: the same bytes dropped
+            // again are a new image, and may replace its alias.
+            let mut stale = String::new();
             if let Some((id, known)) = self.alias(key).await? {
                 if known == etag {
-                    return Ok(id);
+                    match self.get(&id).await? {
+                        Some(m) if m.status == Status::Deleted => stale = id.to_string(),
+                        _ => return Ok(id),
+                    }
                 }
             }
             let item: std::collections::HashMap<String, AttributeValue> =
@@ -204,10 +211,12 @@ impl MetaStore for DynamoMeta {
                 .item("image", s(&dropped.id.to_string()))
                 .item("etag", s(etag))
                 .item("updated_at", s(&dropped.updated_at))
-                .condition_expression("attribute_not_exists(#id) OR #etag <> :etag")
+                .condition_expression("attribute_not_exists(#id) OR #etag <> :etag OR #image = :stale")
                 .expression_attribute_names("#id", "id")
                 .expression_attribute_names("#etag", "etag")
+                .expression_attribute_names("#image", "image")
                 .expression_attribute_values(":etag", s(etag))
+                .expression_attribute_values(":stale", s(&stale))
                 .build()
                 .map_err(built)?;
             let res = self
@@ -225,7 +234,9 @@ impl MetaStore for DynamoMeta {
             }
         }
         match self.alias(key).await? {
-            Some((id, known)) if known == etag => Ok(id),
+            Some((id, known)) if known == etag && self.get(&id).await?.is_some_and(|m| m.status != Status::Deleted) => {
+                Ok(id)
+            }
             _ => Err(MetaError::Unavailable(format!("the claim on {key:?} keeps losing to newer objects").into())),
         }
     }

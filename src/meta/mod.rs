@@ -34,6 +34,9 @@ pub enum Status {
     Pending,
     Ready,
     Failed,
+    /// Removed by `DELETE /images/<id>`: a tombstone that no later write
+    /// replaces, so a late event or render cannot bring the image back.
+    Deleted,
 }
 
 impl Status {
@@ -42,6 +45,7 @@ impl Status {
             Status::Pending => "pending",
             Status::Ready => "ready",
             Status::Failed => "failed",
+            Status::Deleted => "deleted",
         }
     }
 
@@ -154,8 +158,9 @@ pub fn now_rfc3339() -> String {
 #[async_trait]
 pub trait MetaStore: Send + Sync {
     async fn get(&self, id: &ImageId) -> Result<Option<Metadata>, MetaError>;
-    /// Upsert; a `pending` item never replaces a `ready` or `failed` one
-    /// (that put is a no-op, not an error).
+    /// Upsert; a `pending` item never replaces a `ready` or `failed` one,
+    /// and nothing replaces a `deleted` one (that put is a no-op, not an
+    /// error).
     async fn put(&self, meta: &Metadata) -> Result<(), MetaError>;
     /// Ids still `pending`, oldest first; with `created_before` (RFC 3339),
     /// only those created before it.

@@ -57,7 +57,9 @@ impl SqliteMeta {
         )
         .map_err(backend)?;
         // Drop-ins (added after the first release: older files gain the
-        // columns in place). Lookup by name is the index on source_key.
+        // columns in place). Lookup by name is the index on source_key;
+        // the newest claim is the highest rowid (ids minted in the same
+        // millisecond do not sort by time).
         let has_source = conn
             .prepare("SELECT 1 FROM pragma_table_info('images') WHERE name = 'source_key'")
             .and_then(|mut q| q.exists([]))
@@ -69,7 +71,7 @@ impl SqliteMeta {
             )
             .map_err(backend)?;
         }
-        conn.execute_batch("CREATE INDEX IF NOT EXISTS images_source ON images (source_key, id);").map_err(backend)?;
+        conn.execute_batch("CREATE INDEX IF NOT EXISTS images_source ON images (source_key);").map_err(backend)?;
         Ok(SqliteMeta { conn: Arc::new(Mutex::new(conn)) })
     }
 
@@ -108,13 +110,14 @@ impl MetaStore for SqliteMeta {
         let item = serde_json::to_string(meta).map_err(|e| MetaError::Corrupt(e.to_string()))?;
         self.with(move |c| {
             // A pending write never replaces a ready or failed item, nor an
-            // older final write a newer one.
+            // older final write a newer one; nothing replaces a tombstone.
             c.execute(
                 "INSERT INTO images (id, status, created_at, item) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (id) DO UPDATE SET status = excluded.status, item = excluded.item
-                 WHERE images.status = 'pending'
-                    OR (excluded.status != 'pending'
-                        AND json_extract(images.item, '$.updated_at') <= json_extract(excluded.item, '$.updated_at'))",
+                 WHERE images.status != 'deleted'
+                   AND (images.status = 'pending'
+                        OR (excluded.status != 'pending'
+                            AND json_extract(images.item, '$.updated_at') <= json_extract(excluded.item, '$.updated_at')))",
                 params![id, status, created, item],
             )
             .map_err(backend)?;
@@ -160,16 +163,18 @@ impl MetaStore for SqliteMeta {
         let item = serde_json::to_string(dropped).map_err(|e| MetaError::Corrupt(e.to_string()))?;
         // One connection behind a mutex: the read and the insert are one step.
         self.with(move |c| {
-            let newest: Option<(String, Option<String>)> = c
+            let newest: Option<(String, Option<String>, String)> = c
                 .query_row(
-                    "SELECT id, source_etag FROM images WHERE source_key = ?1 ORDER BY id DESC LIMIT 1",
+                    "SELECT id, source_etag, status FROM images WHERE source_key = ?1 ORDER BY rowid DESC LIMIT 1",
                     params![key],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
                 .optional()
                 .map_err(backend)?;
-            if let Some((known, Some(known_etag))) = newest {
-                if known_etag == etag {
+            if let Some((known, Some(known_etag), status)) = newest {
+                // A deleted image is not brought back: the same bytes
+                // dropped again are a new image.
+                if known_etag == etag && status != "deleted" {
                     return ImageId::parse(&known).map_err(|_| MetaError::Corrupt(format!("stored id {known:?}")));
                 }
             }
@@ -188,9 +193,11 @@ impl MetaStore for SqliteMeta {
         let key = source_key.to_string();
         self.with(move |c| {
             let id: Option<String> = c
-                .query_row("SELECT id FROM images WHERE source_key = ?1 ORDER BY id DESC LIMIT 1", params![key], |r| {
-                    r.get(0)
-                })
+                .query_row(
+                    "SELECT id FROM images WHERE source_key = ?1 ORDER BY rowid DESC LIMIT 1",
+                    params![key],
+                    |r| r.get(0),
+                )
                 .optional()
                 .map_err(backend)?;
             Ok(id.and_then(|s| ImageId::parse(&s).ok()))

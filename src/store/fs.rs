@@ -20,7 +20,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::{etag_of, unix_now, BlobStore, ByteStream, Object, ObjectInfo, PresignedPut, StoreError};
-use crate::keys::Key;
+use crate::keys::{ImageId, Key};
 
 #[derive(Debug, Clone)]
 pub struct FsStore {
@@ -256,6 +256,37 @@ impl BlobStore for FsStore {
     /// The folder is there and its disk has room for an upload and its
     /// variants: a nearly full disk makes `/health` answer 503 before
     /// writes start failing.
+    async fn delete(&self, key: &Key) -> Result<(), StoreError> {
+        let path = self.path_of(key);
+        blocking(move || {
+            for p in [path.clone(), FsStore::sidecar(&path)] {
+                match std::fs::remove_file(&p) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                    _ => {}
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Every variant of an id is a file in one folder, `img/<id>/`.
+    async fn delete_variants(&self, id: &ImageId) -> Result<usize, StoreError> {
+        let dir = self.root.join("img").join(id.to_string());
+        blocking(move || {
+            let n = match std::fs::read_dir(&dir) {
+                Ok(entries) => {
+                    entries.flatten().filter(|e| !e.file_name().to_string_lossy().ends_with(".meta.json")).count()
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+                Err(e) => return Err(e.into()),
+            };
+            std::fs::remove_dir_all(&dir)?;
+            Ok(n)
+        })
+        .await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         let root = self.root.clone();
         blocking(move || {

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 
-use crate::keys::Key;
+use crate::keys::{ImageId, Key};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -118,6 +118,11 @@ pub trait BlobStore: Send + Sync {
         }
         self.put(key, buf.freeze(), content_type, cache_control).await
     }
+    /// Remove the object at `key`; one that is not there is no error.
+    async fn delete(&self, key: &Key) -> Result<(), StoreError>;
+    /// Remove every variant and render of `id` (`img/<id>/…`); returns
+    /// how many objects were removed.
+    async fn delete_variants(&self, id: &ImageId) -> Result<usize, StoreError>;
     /// Whether the store answers at all (for `/health`).
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 use super::{etag_of, BlobStore, Object, ObjectInfo, PresignedPut, StoreError};
 use crate::aws::{is_transient, status_of};
-use crate::keys::Key;
+use crate::keys::{ImageId, Key};
 
 /// The object tag on on-demand renders (`infra/` may expire them by it).
 pub const RENDER_TAG: &str = "imgpipe=render";
@@ -150,6 +150,30 @@ impl BlobStore for S3Store {
             headers,
             expires_at: expires_at.replace_nanosecond(0).unwrap_or(expires_at),
         })
+    }
+
+    async fn delete(&self, key: &Key) -> Result<(), StoreError> {
+        self.client.delete_object().bucket(&self.bucket).key(key.as_str()).send().await.map_err(failure)?;
+        Ok(())
+    }
+
+    async fn delete_variants(&self, id: &ImageId) -> Result<usize, StoreError> {
+        let prefix = Key::variant_prefix(id);
+        let mut removed = 0;
+        // Listed and removed one page at a time; a second call finishes
+        // what a failed one left.
+        loop {
+            let page =
+                self.client.list_objects_v2().bucket(&self.bucket).prefix(&prefix).send().await.map_err(failure)?;
+            let keys: Vec<String> = page.contents().iter().filter_map(|o| o.key().map(String::from)).collect();
+            if keys.is_empty() {
+                return Ok(removed);
+            }
+            for key in keys {
+                self.client.delete_object().bucket(&self.bucket).key(&key).send().await.map_err(failure)?;
+                removed += 1;
+            }
+        }
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

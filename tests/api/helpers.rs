@@ -75,6 +75,12 @@ impl BlobStore for Counting {
     async fn presign_put(&self, key: &Key, ct: &str, len: u64, ttl: Duration) -> Result<PresignedPut, StoreError> {
         self.inner.presign_put(key, ct, len, ttl).await
     }
+    async fn delete(&self, key: &Key) -> Result<(), StoreError> {
+        self.inner.delete(key).await
+    }
+    async fn delete_variants(&self, id: &ImageId) -> Result<usize, StoreError> {
+        self.inner.delete_variants(id).await
+    }
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
     }

@@ -3,6 +3,7 @@
 mod corpus;
 mod cors;
 mod crash;
+mod delete;
 mod flow;
 mod helpers;
 mod images;

@@ -45,6 +45,7 @@ async fn every_spec_path_reaches_a_handler() {
         let req = match path.as_str() {
             "/uploads" => Request::post(&concrete).header("content-type", "application/json").body(Body::from("{}")),
             "/_upload/{id}" => Request::put(&concrete).body(Body::empty()),
+            "/images/{id}" => Request::delete(&concrete).body(Body::empty()),
             _ => Request::get(&concrete).body(Body::empty()),
         };
         let res = app.call(req.unwrap()).await;

@@ -68,4 +68,22 @@ pub async fn contract(store: &dyn BlobStore) {
     assert_eq!(p.headers.get("content-type").map(String::as_str), Some("image/png"));
     let now = time::OffsetDateTime::now_utc();
     assert!(p.expires_at > now && p.expires_at <= now + time::Duration::seconds(61));
+
+    // Deleting: every variant and render of one id, not another's; the
+    // raw object; absent objects are no error.
+    let (gone, kept) = (ImageId::new(), ImageId::new());
+    let variant = Key::parse_stored(&format!("img/{gone}/webp")).unwrap();
+    let render = Key::parse_stored(&format!("img/{gone}/webp/w=10")).unwrap();
+    let other = Key::parse_stored(&format!("img/{kept}/webp")).unwrap();
+    for k in [&variant, &render, &other] {
+        store.put(k, Bytes::from_static(b"v"), "image/webp", IMMUTABLE).await.unwrap();
+    }
+    store.put(&Key::raw(&gone), Bytes::from_static(b"raw"), "image/png", "").await.unwrap();
+    assert_eq!(store.delete_variants(&gone).await.unwrap(), 2);
+    assert!(store.get(&variant).await.unwrap().is_none() && store.get(&render).await.unwrap().is_none());
+    assert!(store.get(&other).await.unwrap().is_some(), "another id's variant went too");
+    assert_eq!(store.delete_variants(&gone).await.unwrap(), 0);
+    store.delete(&Key::raw(&gone)).await.unwrap();
+    assert!(store.head(&Key::raw(&gone)).await.unwrap().is_none());
+    store.delete(&Key::raw(&gone)).await.unwrap();
 }

@@ -25,6 +25,7 @@ async fn sqlite_meta_meets_the_meta_store_contract() {
     let meta = SqliteMeta::open(dir.path()).unwrap();
     meta::contract(&meta).await;
     meta::drop_in_contract(&meta).await;
+    meta::delete_contract(&meta).await;
     // Durable: a second handle on the same file sees the items.
     drop(meta);
     let again = SqliteMeta::open(dir.path()).unwrap();
@@ -75,6 +76,7 @@ async fn dynamo_meta_meets_the_meta_store_contract() {
     let meta = imgpipe::meta::dynamo::DynamoMeta::new(clients.dynamodb.clone(), &table);
     meta::contract(&meta).await;
     meta::drop_in_contract(&meta).await;
+    meta::delete_contract(&meta).await;
     // The item is the metadata document in native attributes.
     let id = imgpipe::keys::ImageId::new();
     let item = imgpipe::meta::Metadata::pending(

@@ -129,3 +129,25 @@ pub async fn drop_in_contract(meta: &dyn MetaStore) {
     let pending = meta.pending(None).await.unwrap();
     assert!(pending.contains(&ids[0]) && pending.contains(&id2));
 }
+
+/// A tombstone (`deleted`) is final for good: no later write replaces it,
+/// and the same object dropped again is a new image.
+pub async fn delete_contract(meta: &dyn MetaStore) {
+    let key = format!("gone/{}.jpg", ImageId::new());
+    let id = meta.claim_source(&Metadata::dropped(ImageId::new(), &key, "\"ddd\"", 5)).await.unwrap();
+    let mut item = meta.get(&id).await.unwrap().unwrap();
+    item.status = Status::Deleted;
+    item.updated_at = "2031-01-01T00:00:00Z".into();
+    meta.put(&item).await.unwrap();
+    for (status, updated_at) in [(Status::Ready, "2032-01-01T00:00:00Z"), (Status::Pending, "2032-01-01T00:00:00Z")] {
+        let mut late = item.clone();
+        late.status = status;
+        late.updated_at = updated_at.into();
+        meta.put(&late).await.unwrap();
+        assert_eq!(meta.get(&id).await.unwrap().unwrap().status, Status::Deleted, "{status:?} replaced a tombstone");
+    }
+    let again = meta.claim_source(&Metadata::dropped(ImageId::new(), &key, "\"ddd\"", 5)).await.unwrap();
+    assert_ne!(again, id, "a deleted image came back");
+    assert_eq!(meta.by_source(&key).await.unwrap(), Some(again));
+    assert_eq!(meta.claim_source(&Metadata::dropped(ImageId::new(), &key, "\"ddd\"", 5)).await.unwrap(), again);
+}
