@@ -21,6 +21,9 @@ locals {
       queue   = []
       # The settings under parameters_path, once per cold start (ssm.tf).
       parameters = ["ssm:GetParametersByPath"]
+      # DELETE /images/<id> invalidates /img/<id>/* on this distribution
+      # (a policy of its own: see aws_iam_role_policy.cdn).
+      cdn = ["cloudfront:CreateInvalidation"]
     }
     events = {
       # GetObject on uploads/<id>; PutObject: a drop-in's bytes copied to
@@ -36,6 +39,7 @@ locals {
       # What the SQS event source mapping calls with the function's role.
       queue      = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
       parameters = ["ssm:GetParametersByPath"]
+      cdn        = []
     }
   }
 }
@@ -136,4 +140,23 @@ resource "aws_iam_role_policy" "fn" {
   name     = "${var.name}-${each.key}"
   role     = aws_iam_role.fn[each.key].id
   policy   = data.aws_iam_policy_document.fn[each.key].json
+}
+
+# The CDN grant names the distribution, which needs the functions (through
+# their URL) first, while the functions wait for aws_iam_role_policy.fn: so
+# it is a policy of its own, attached once the distribution exists.
+data "aws_iam_policy_document" "cdn" {
+  for_each = { for fn, p in local.permissions : fn => p.cdn if length(p.cdn) > 0 }
+  statement {
+    sid       = "Invalidations"
+    actions   = each.value
+    resources = [aws_cloudfront_distribution.cdn.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "cdn" {
+  for_each = data.aws_iam_policy_document.cdn
+  name     = "${var.name}-${each.key}-cdn"
+  role     = aws_iam_role.fn[each.key].id
+  policy   = each.value.json
 }

@@ -3,6 +3,7 @@
 # - the upload tokens and the signing key, as SecureStrings (encrypted with
 #   the account's aws/ssm key), so they are not in the functions' plain
 #   configuration;
+# - the distribution's id (for the invalidation a delete makes), and
 # - the public base URL, which defaults to the distribution's own URL. The
 #   distribution needs the function URL, so the functions cannot name the
 #   distribution in their environment; a parameter written after the
@@ -21,6 +22,15 @@ resource "aws_ssm_parameter" "public_base_url" {
   name  = "${local.parameters_path}IMGPIPE_PUBLIC_BASE_URL"
   type  = "String"
   value = var.public_base_url != "" ? var.public_base_url : "https://${aws_cloudfront_distribution.cdn.domain_name}"
+}
+
+# The distribution a DELETE /images/<id> invalidates: a parameter for the
+# same reason as the URL (the distribution needs the functions first).
+resource "aws_ssm_parameter" "distribution_id" {
+  #checkov:skip=CKV2_AWS_34:A distribution id is not a secret: it is in every CloudFront answer's headers' reach and grants nothing.
+  name  = "${local.parameters_path}IMGPIPE_DISTRIBUTION_ID"
+  type  = "String"
+  value = aws_cloudfront_distribution.cdn.id
 }
 
 # Only the secrets that are set: an empty value would be refused by SSM.

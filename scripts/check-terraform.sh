@@ -94,7 +94,7 @@ TARGETS=(
   aws_iam_role.fn aws_iam_role_policy.fn
   aws_cloudwatch_log_group.fn aws_cloudwatch_metric_alarm.dlq_not_empty
   aws_lambda_function.fn aws_lambda_function_url.http aws_lambda_event_source_mapping.events
-  aws_ssm_parameter.public_base_url aws_ssm_parameter.secret
+  aws_ssm_parameter.public_base_url aws_ssm_parameter.distribution_id aws_ssm_parameter.secret
 )
 NAME="tf$(date +%s | tail -c 7)"
 VARS=(-var "name=$NAME" -var "lambda_zip=$ZIP" -var 'cors_allowed_origins=["https://app.example"]'

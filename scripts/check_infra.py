@@ -117,6 +117,7 @@ ACTIONS = {
     ("sqs", "receive_message"): ["sqs:ReceiveMessage"],
     ("sqs", "delete_message"): ["sqs:DeleteMessage"],
     ("ssm", "get_parameters_by_path"): ["ssm:GetParametersByPath"],
+    ("cloudfront", "create_invalidation"): ["cloudfront:CreateInvalidation"],
 }
 # Calls no Lambda function makes: the scan behind MetaStore::pending and the
 # delete behind MetaStore::delete_pending serve only the local work queue
@@ -124,7 +125,7 @@ ACTIONS = {
 NOT_ON_LAMBDA = {"dynamodb:Scan", "dynamodb:DeleteItem"}
 # Calls Lambda's SQS event source mapping makes with the events role.
 EVENT_SOURCE = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
-FILE_SERVICE = {"store/s3.rs": "s3", "meta/dynamo.rs": "dynamodb"}
+FILE_SERVICE = {"store/s3.rs": "s3", "meta/dynamo.rs": "dynamodb", "aws/cloudfront.rs": "cloudfront"}
 
 calls = set()
 for path, text in src.items():

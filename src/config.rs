@@ -36,7 +36,8 @@ const NOT_EMPTY_VARIABLES: &[&str] = &["IMGPIPE_UPLOAD_TOKENS", "IMGPIPE_SIGNING
 /// read once at start; an environment variable of the same name wins.
 /// `infra/` keeps the secrets and the CDN's URL there rather than in the
 /// functions' environment.
-pub const PARAMETER_VARIABLES: &[&str] = &["IMGPIPE_UPLOAD_TOKENS", "IMGPIPE_SIGNING_KEY", "IMGPIPE_PUBLIC_BASE_URL"];
+pub const PARAMETER_VARIABLES: &[&str] =
+    &["IMGPIPE_UPLOAD_TOKENS", "IMGPIPE_SIGNING_KEY", "IMGPIPE_PUBLIC_BASE_URL", "IMGPIPE_DISTRIBUTION_ID"];
 
 /// The process environment, with empty values as unset.
 pub fn env_var(name: &str) -> Option<String> {
@@ -123,6 +124,9 @@ pub struct Config {
     /// Base of the variant URLs in metadata, e.g. `https://cdn.example.com`.
     /// Empty means URLs relative to the host that served the request.
     pub public_base_url: String,
+    /// The CloudFront distribution whose copies `DELETE /images/<id>`
+    /// invalidates (AWS only; none locally).
+    pub distribution_id: Option<String>,
     /// Tokens accepted by `POST /uploads` (`X-Imgpipe-Token` or
     /// `Authorization: Bearer`); empty means open.
     pub upload_tokens: Vec<String>,
@@ -243,6 +247,7 @@ impl Config {
             backend,
             limits,
             public_base_url: get("IMGPIPE_PUBLIC_BASE_URL").unwrap_or_default().trim_end_matches('/').to_string(),
+            distribution_id: get("IMGPIPE_DISTRIBUTION_ID"),
             upload_tokens,
             cors_origins: get("IMGPIPE_CORS_ORIGINS").map_or(Ok(CorsOrigins::None), |v| CorsOrigins::parse(&v))?,
             signing_key,

@@ -3,6 +3,8 @@
 //! from the SDK's own environment (`AWS_REGION`, `AWS_ENDPOINT_URL`,
 //! `AWS_ACCESS_KEY_ID`, ...), so MinIO, R2 or an emulator need no code here.
 
+pub mod cloudfront;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -25,6 +27,8 @@ pub struct Clients {
     pub sqs: aws_sdk_sqs::Client,
     /// Parameter Store: read once at start (`with_parameters`).
     pub ssm: aws_sdk_ssm::Client,
+    /// Invalidations of deleted images (`IMGPIPE_DISTRIBUTION_ID`).
+    pub cloudfront: aws_sdk_cloudfront::Client,
 }
 
 impl Clients {
@@ -42,6 +46,7 @@ impl Clients {
             dynamodb: aws_sdk_dynamodb::Client::new(sdk),
             sqs: aws_sdk_sqs::Client::new(sdk),
             ssm: aws_sdk_ssm::Client::new(sdk),
+            cloudfront: aws_sdk_cloudfront::Client::new(sdk),
         }
     }
 }
@@ -119,7 +124,13 @@ pub fn state(config: Config, clients: &Clients) -> Result<AppState, ConfigError>
     let raw = Arc::new(S3Store::new(clients.s3.clone(), n.raw_bucket));
     let processed = Arc::new(S3Store::new(clients.s3.clone(), n.processed_bucket));
     let meta = Arc::new(DynamoMeta::new(clients.dynamodb.clone(), n.table));
-    Ok(AppState::new(raw, processed, meta, Arc::new(config)))
+    let cdn = config
+        .distribution_id
+        .as_deref()
+        .map(|id| Arc::new(cloudfront::CloudFront::new(clients.cloudfront.clone(), id)) as Arc<dyn crate::cdn::Cdn>);
+    let mut state = AppState::new(raw, processed, meta, Arc::new(config));
+    state.cdn = cdn;
+    Ok(state)
 }
 
 /// Throttling, timeouts, dropped connections and 5xx: worth retrying later.

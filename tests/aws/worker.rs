@@ -364,3 +364,81 @@ async fn import_from_a_bucket_into_the_aws_backend() {
         }
     );
 }
+
+/// `DELETE /images/<id>` on S3 + DynamoDB: the objects and the item go,
+/// and CloudFront (moto's) is asked to invalidate `/img/<id>/*`.
+#[tokio::test]
+async fn delete_on_aws_removes_the_objects_and_invalidates_the_cdn() {
+    use aws_sdk_cloudfront::types::{
+        DefaultCacheBehavior, DistributionConfig, Origin, Origins, S3OriginConfig, ViewerProtocolPolicy,
+    };
+    let Some(endpoint) = aws::moto() else { return };
+    let stack = Stack::create(&endpoint).await;
+    let cloudfront = stack.clients.cloudfront.clone();
+    let origin = Origin::builder()
+        .id("processed")
+        .domain_name(format!("{}.s3.amazonaws.com", stack.processed))
+        .s3_origin_config(S3OriginConfig::builder().origin_access_identity("").build())
+        .build()
+        .unwrap();
+    let config = DistributionConfig::builder()
+        .caller_reference(aws::unique("ref"))
+        .comment("imgpipe test")
+        .enabled(true)
+        .origins(Origins::builder().quantity(1).items(origin).build().unwrap())
+        .default_cache_behavior(
+            DefaultCacheBehavior::builder()
+                .target_origin_id("processed")
+                .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let created = cloudfront.create_distribution().distribution_config(config).send().await.unwrap();
+    let distribution = created.distribution.unwrap().id;
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut env = stack.env(&base);
+    env.push(("IMGPIPE_DISTRIBUTION_ID".into(), distribution.clone()));
+    let serve = Child::spawn(&["serve", "--addr", &format!("127.0.0.1:{port}")], &env, dir.path(), "serve");
+    let worker = Child::spawn(&["worker"], &env, dir.path(), "worker");
+    let http = reqwest::Client::new();
+    wait_serving(&http, &base, &serve).await;
+    stack
+        .clients
+        .s3
+        .put_object()
+        .bucket(&stack.raw)
+        .key("to-delete.jpg")
+        .body(jpeg(96, 64).into())
+        .send()
+        .await
+        .unwrap();
+    let meta = wait_dropped(&http, &base, "to-delete.jpg", None, &worker).await;
+    let id = meta["id"].as_str().unwrap().to_string();
+    assert_eq!(http.get(format!("{base}/img/{id}/webp/w=40")).send().await.unwrap().status(), 200);
+
+    let res = http.delete(format!("{base}/images/{id}")).send().await.unwrap();
+    assert_eq!(res.status(), 204, "{}", serve.log());
+    for key in [format!("img/{id}/webp"), format!("img/{id}/thumb"), format!("img/{id}/webp/w=40")] {
+        assert!(stack.object(&stack.processed, &key).await.is_none(), "{key} is still there");
+    }
+    assert!(stack.object(&stack.raw, &format!("uploads/{id}")).await.is_none());
+    assert!(stack.object(&stack.raw, "to-delete.jpg").await.is_some(), "the dropped object is the user's own");
+    let gone = http.get(format!("{base}/meta/{id}")).send().await.unwrap();
+    assert_eq!(gone.status(), 410);
+    let invalidations = cloudfront.list_invalidations().distribution_id(&distribution).send().await.unwrap();
+    let list = invalidations.invalidation_list.unwrap();
+    assert_eq!(list.quantity, 1, "{list:?}");
+    let one = list.items.unwrap()[0].id.clone();
+    let got = cloudfront.get_invalidation().distribution_id(&distribution).id(&one).send().await.unwrap();
+    let paths = got.invalidation.unwrap().invalidation_batch.unwrap().paths.unwrap().items.unwrap_or_default();
+    assert_eq!(paths, vec![format!("/img/{id}/*")]);
+    // Again: 204, nothing more to remove.
+    assert_eq!(http.delete(format!("{base}/images/{id}")).send().await.unwrap().status(), 204);
+    assert!(worker.terminate().await.success());
+    assert!(serve.terminate().await.success());
+}
