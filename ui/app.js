@@ -262,7 +262,33 @@ function showReady(card, meta) {
     ev.preventDefault();
     renderPreview(card, meta.id, Number(range.value));
   });
+  $('.delete', card).addEventListener('click', () => deleteImage(card, meta.id));
   $('.upload-result', card).hidden = false;
+}
+
+// DELETE /images/<id> (with the upload token when one is saved): the
+// original, the variants and the renders go, and their URLs answer 410.
+async function deleteImage(card, id) {
+  if (!window.confirm(`Delete ${card.dataset.filename}? Its original, variants and renders are removed, and their URLs stop working.`)) return;
+  const button = $('.delete', card);
+  const status = $('.delete-status', card);
+  button.disabled = true;
+  status.textContent = 'Deleting…';
+  const headers = {};
+  if (token()) headers['x-imgpipe-token'] = token();
+  try {
+    const res = await fetch(`/images/${id}`, { method: 'DELETE', headers });
+    if (!res.ok) throw await problemOf(res);
+    setState(card, 'deleted', 'Deleted');
+    $('.variants', card).replaceChildren();
+    $('.preview', card).hidden = true;
+    button.hidden = true;
+    status.textContent = 'Deleted: the original, its variants and its renders are gone; their URLs now answer 410.';
+  } catch (e) {
+    button.disabled = false;
+    status.textContent = `Not deleted: ${e.message}`;
+    if (e.status === 401 || e.status === 403) showTokenBox('Deleting needs a valid upload token. Enter it, then try again.');
+  }
 }
 
 async function renderPreview(card, id, width) {

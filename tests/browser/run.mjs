@@ -277,7 +277,21 @@ async function tokenPrompt(browser, sizes) {
   const req = await sent;
   assert.equal(req.headers()['x-imgpipe-token'], 'page-token-1');
   assert.match(req.headers()['x-amz-content-sha256'], /^[0-9a-f]{64}$/);
-  await assertVariants(page, PNG_ALPHA, sizes[PNG_ALPHA]);
+  const kept = await assertVariants(page, PNG_ALPHA, sizes[PNG_ALPHA]);
+
+  // Delete, after a confirmation: with the token, then the URLs answer 410.
+  const id = (await kept.locator('.facts dd').first().textContent()).trim();
+  page.once('dialog', (d) => d.accept());
+  const del = page.waitForRequest((r) => r.method() === 'DELETE');
+  await kept.locator('.delete').click();
+  assert.equal((await del).headers()['x-imgpipe-token'], 'page-token-1');
+  await waitState(page, PNG_ALPHA, ['deleted']);
+  assert.match(await kept.locator('.delete-status').textContent(), /410/);
+  assert.equal(await kept.locator('.variants img').count(), 0);
+  const gone = await page.evaluate(async (u) => (await fetch(u)).status, `/meta/${id}`);
+  assert.equal(gone, 410);
+  await shot(page, 'token-deleted');
+  await kept.evaluate((el) => el.remove());
 
   // A file over IMGPIPE_MAX_UPLOAD_BYTES: the server's 413 detail, in words.
   await page.locator('#file').setInputFiles([corpusFile(JPEG6)]);
