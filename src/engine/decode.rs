@@ -421,6 +421,56 @@ fn map_image_error(e: image::ImageError) -> EngineError {
     }
 }
 
+/// An animated WebP's frames (ANMF) must hold an image of the frame's own
+/// size, as libwebp requires: image-webp 0.2.4 sizes a frame's alpha by
+/// the frame and then indexes it by the image inside, and panics when the
+/// two differ (found by `fuzz/`, kept in fuzz/regressions/decode_webp/).
+pub(super) fn check_webp_frames(bytes: &[u8]) -> Result<(), EngineError> {
+    fn chunks(data: &[u8]) -> impl Iterator<Item = ([u8; 4], &[u8])> {
+        let mut rest = data;
+        std::iter::from_fn(move || {
+            if rest.len() < 8 {
+                return None;
+            }
+            let kind = [rest[0], rest[1], rest[2], rest[3]];
+            let len = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
+            let body = rest.get(8..8 + len).unwrap_or(&rest[8..]);
+            rest = rest.get(8 + len + (len & 1)..).unwrap_or_default();
+            Some((kind, body))
+        })
+    }
+    let u24 = |b: &[u8]| u32::from(b[0]) | u32::from(b[1]) << 8 | u32::from(b[2]) << 16;
+    let Some(riff) = bytes.get(12..) else { return Ok(()) };
+    for (n, (_, frame)) in chunks(riff).filter(|(k, _)| k == b"ANMF").enumerate() {
+        if frame.len() < 16 {
+            continue;
+        }
+        let (w, h) = (u24(&frame[6..9]) + 1, u24(&frame[9..12]) + 1);
+        let inner = chunks(&frame[16..]).find_map(|(kind, body)| match &kind {
+            // VP8 key frame: 3 bytes of tag, the start code, then 14-bit sizes.
+            b"VP8 " if body.len() >= 10 && body[3..6] == [0x9d, 0x01, 0x2a] => Some((
+                u32::from(u16::from_le_bytes([body[6], body[7]]) & 0x3fff),
+                u32::from(u16::from_le_bytes([body[8], body[9]]) & 0x3fff),
+            )),
+            // VP8L: the signature byte, then 14 bits each of width-1, height-1.
+            b"VP8L" if body.len() >= 5 && body[0] == 0x2f => {
+                let bits = u32::from_le_bytes([body[1], body[2], body[3], body[4]]);
+                Some(((bits & 0x3fff) + 1, ((bits >> 14) & 0x3fff) + 1))
+            }
+            _ => None,
+        });
+        if let Some((iw, ih)) = inner {
+            if (iw, ih) != (w, h) {
+                return Err(EngineError::Undecodable(format!(
+                    "webp animation frame {}: its image is {iw}x{ih}, but the frame is {w}x{h}",
+                    n + 1
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The formats `image` decodes; a TIFF it refuses goes to `tiff.rs`.
 fn decode_with_image(bytes: &[u8], format: Format, limits: &Limits) -> Result<(Pixels, Meta), EngineError> {
     if format != Format::Tiff {
@@ -439,6 +489,9 @@ fn decode_with_image(bytes: &[u8], format: Format, limits: &Limits) -> Result<(P
 }
 
 fn decode_with_image_crate(bytes: &[u8], format: Format, limits: &Limits) -> Result<(Pixels, Meta), EngineError> {
+    if format == Format::Webp {
+        check_webp_frames(bytes)?;
+    }
     let mut reader = image::ImageReader::with_format(Cursor::new(bytes), image_format(format));
     let mut decoder_limits = image::Limits::default();
     decoder_limits.max_image_width = Some(MAX_SOURCE_SIDE);
