@@ -111,8 +111,8 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/ui/{file}", &["/ui/{file}"]),
     ("/uploads", &["/uploads"]),
     ("/_upload/{id}", &["/_upload/{id}"]),
-    // One handler parses both image path forms (and the query form).
-    ("/img/{*rest}", &["/img/{id}/{variant}", "/img/{id}/{format}/{opts}"]),
+    // One handler parses every image path form (and the query form).
+    ("/img/{*rest}", &["/img/{id}/{variant}", "/img/{id}/{recipe}/{variant}", "/img/{id}/{recipe}/{format}/{opts}"]),
     ("/meta", &["/meta"]),
     ("/meta/{id}", &["/meta/{id}"]),
     ("/images/{id}", &["/images/{id}"]),

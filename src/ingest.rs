@@ -3,6 +3,9 @@
 //! A bad image becomes `failed` with the engine's code and no variant
 //! objects; our own faults and storage failures are errors, retried, and
 //! never stored against the image. Running it twice changes nothing: a final item is left alone.
+//! `reprocess` runs the same steps again for a `ready` image made with an
+//! older recipe: the new variants get new keys, and the old ones are left
+//! as they are.
 
 use std::collections::BTreeMap;
 
@@ -55,6 +58,26 @@ pub async fn ingest(state: &AppState, id: ImageId) -> Result<Outcome, IngestErro
     if existing.as_ref().is_some_and(|m| m.status.is_terminal()) {
         return Ok(Outcome::AlreadyDone);
     }
+    run(state, id, existing).await
+}
+
+/// The standard variants of `id` again, for the current recipe. Only a
+/// `ready` image with another recipe, or a `failed` one (a limit may have
+/// been raised), is run; a pending one is still on its way, a deleted one
+/// stays deleted. A ready image that the current settings refuse stays
+/// ready with the variants it has, and the refusal is the outcome.
+pub async fn reprocess(state: &AppState, id: ImageId) -> Result<Outcome, IngestError> {
+    let Some(existing) = state.meta.get(&id).await? else { return Ok(Outcome::NoUpload) };
+    let current = state.engine.recipe();
+    match existing.status {
+        Status::Ready if existing.recipe != Some(current) => run(state, id, Some(existing)).await,
+        Status::Failed => run(state, id, Some(existing)).await,
+        Status::Ready | Status::Pending | Status::Deleted => Ok(Outcome::AlreadyDone),
+    }
+}
+
+async fn run(state: &AppState, id: ImageId, existing: Option<Metadata>) -> Result<Outcome, IngestError> {
+    let was_ready = existing.as_ref().is_some_and(|m| m.status == Status::Ready);
     let raw_key = Key::raw(&id);
     let Some(raw) = state.raw.get(&raw_key).await? else { return Ok(Outcome::NoUpload) };
     let created_at = existing.as_ref().map_or_else(now_rfc3339, |m| m.created_at.clone());
@@ -83,12 +106,17 @@ pub async fn ingest(state: &AppState, id: ImageId) -> Result<Outcome, IngestErro
         source_key,
         source_etag,
         original: None,
+        recipe: None,
         variants: BTreeMap::new(),
         error: None,
     };
     let (info, rendered, sha256) = match work {
         Ok(ok) => ok,
         Err(e) if !e.is_image_fault() => return Err(IngestError::Internal(e.to_string())),
+        Err(e) if was_ready => {
+            tracing::warn!(%id, code = e.code(), error = %e, "the current settings refuse this image; it keeps its variants");
+            return Ok(Outcome::Failed(e.code().to_string()));
+        }
         Err(e) => {
             tracing::info!(%id, code = e.code(), error = %e, "upload refused");
             meta.error = Some(ErrorInfo { code: e.code().to_string(), message: e.to_string() });
@@ -98,8 +126,10 @@ pub async fn ingest(state: &AppState, id: ImageId) -> Result<Outcome, IngestErro
     };
 
     let base = &state.config.public_base_url;
+    let recipe = state.engine.recipe();
+    meta.recipe = Some(recipe);
     for (variant, r) in rendered {
-        let key = Key::variant(&id, variant.name());
+        let key = Key::variant(&id, Some(recipe), variant.name());
         let content_type = r.format.content_type();
         let bytes = r.bytes.len() as u64;
         state.processed.put(&key, Bytes::from(r.bytes), content_type, IMMUTABLE).await?;

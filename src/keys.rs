@@ -7,6 +7,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::recipe::Recipe;
+
 /// A server-minted ULID, always lowercase on output.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -86,10 +88,16 @@ impl Key {
         Key(format!("uploads/{id}"))
     }
 
-    /// `img/<id>/<name>`: a standard variant, or `img/<id>/<format>/<opts>`
-    /// for an on-demand render. `suffix` comes from `transform::Canonical`.
-    pub(crate) fn variant(id: &ImageId, suffix: &str) -> Self {
-        Key(format!("img/{id}/{suffix}"))
+    /// `img/<id>/<recipe>/<name>`: a standard variant, or
+    /// `img/<id>/<recipe>/<format>/<opts>` for an on-demand render. `suffix`
+    /// comes from `transform::Canonical`. With no recipe, the shape keys had
+    /// before recipe versions, which are read (old URLs keep their bytes)
+    /// but never written.
+    pub(crate) fn variant(id: &ImageId, recipe: Option<Recipe>, suffix: &str) -> Self {
+        match recipe {
+            Some(r) => Key(format!("img/{id}/{r}/{suffix}")),
+            None => Key(format!("img/{id}/{suffix}")),
+        }
     }
 
     /// The prefix under which every variant of `id` lives.
@@ -121,10 +129,11 @@ impl Key {
         self.0.starts_with("uploads/") && ImageId::parse(&self.0["uploads/".len()..]).is_ok()
     }
 
-    /// An on-demand render (`img/<id>/<format>/<opts>`), as opposed to an
-    /// upload or a standard variant: the only objects that may expire.
+    /// An on-demand render (`img/<id>/<recipe>/<format>/<opts>`), as
+    /// opposed to an upload or a standard variant: the only objects that may
+    /// expire. Only an options segment holds `=`.
     pub fn is_render(&self) -> bool {
-        self.0.starts_with("img/") && self.0.matches('/').count() == 3
+        self.0.starts_with("img/") && self.0.rsplit('/').next().is_some_and(|last| last.contains('='))
     }
 
     /// Re-check a key read back from storage (a folder listing, an S3
@@ -139,11 +148,15 @@ impl Key {
             (Some("uploads"), Some(id)) if parts.next().is_none() => ImageId::parse(id).ok().map(|id| Key::raw(&id)),
             (Some("img"), Some(id)) => {
                 let id = ImageId::parse(id).ok()?;
-                let rest: Vec<&str> = parts.collect();
+                let mut rest: Vec<&str> = parts.collect();
+                let recipe = rest.first().and_then(|r| Recipe::parse(r).ok());
+                if recipe.is_some() {
+                    rest.remove(0);
+                }
                 if rest.is_empty() || rest.len() > 2 || rest.iter().any(|p| p.is_empty()) {
                     return None;
                 }
-                Some(Key::variant(&id, &rest.join("/")))
+                Some(Key::variant(&id, recipe, &rest.join("/")))
             }
             _ => None,
         }
@@ -200,8 +213,16 @@ mod tests {
     #[test]
     fn stored_keys() {
         let id = "01hzx3q9k8m2v7w5t4r3p2n1ab";
-        for good in [format!("uploads/{id}"), format!("img/{id}/webp"), format!("img/{id}/webp/w=640,fit=cover")] {
-            assert_eq!(Key::parse_stored(&good).unwrap().as_str(), good);
+        for good in [
+            format!("uploads/{id}"),
+            format!("img/{id}/webp"),
+            format!("img/{id}/webp/w=640,fit=cover"),
+            format!("img/{id}/r0a1b2c3d/webp"),
+            format!("img/{id}/r0a1b2c3d/webp/w=640,fit=cover"),
+        ] {
+            let key = Key::parse_stored(&good).unwrap();
+            assert_eq!(key.as_str(), good);
+            assert_eq!(key.is_render(), good.ends_with("fit=cover"), "{good}");
         }
         for bad in [
             format!("uploads/{id}/x"),
@@ -209,6 +230,8 @@ mod tests {
             format!("img/{id}/"),
             format!("img/{id}//webp"),
             format!("img/{id}/a/b/c"),
+            format!("img/{id}/r0a1b2c3d/a/b/c"),
+            format!("img/{id}/r0a1b2c3d"),
             "uploads/../../etc".to_string(),
             format!("other/{id}"),
         ] {

@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 
 use imgpipe::config::{env_var as env, Backend, Config, LogFormat};
 use imgpipe::engine::{Engine, Variant};
+use imgpipe::keys::ImageId;
 use imgpipe::process;
 
 #[derive(Parser)]
@@ -80,6 +81,30 @@ enum Command {
         #[arg(long)]
         jobs: Option<usize>,
     },
+    /// Make the standard variants again for the current recipe, after
+    /// IMGPIPE_MAX_DIMENSION or IMGPIPE_THUMB_SIZE changed (see `imgpipe
+    /// recipe`); old variants keep their keys and bytes. Running it again
+    /// does nothing.
+    Reprocess {
+        /// An image to reprocess (repeat for more).
+        #[arg(long = "id", value_name = "ID", required_unless_present = "all", conflicts_with = "all")]
+        ids: Vec<String>,
+        /// Every ready image made with another recipe.
+        #[arg(long)]
+        all: bool,
+        /// local or aws (default: IMGPIPE_BACKEND or local).
+        #[arg(long, value_parser = ["local", "aws"])]
+        backend: Option<String>,
+        /// The local backend's folder (default: IMGPIPE_DATA_DIR or ./data).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Images reprocessed at once (default: twice the number of cores;
+        /// CPU work never exceeds the cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
+    /// Print the recipe version these settings give, and what it covers.
+    Recipe,
     /// Make the standard variants of image files: OUT/<stem>/<variant>.<ext>.
     Process {
         /// Image files or folders of images.
@@ -117,18 +142,7 @@ async fn import(
         true => Some(imgpipe::aws::Clients::from_env(&config).await),
         false => None,
     };
-    let state = match (&config.backend, data_dir) {
-        (Backend::Aws { .. }, Some(_)) => anyhow::bail!("--data-dir is for the local backend"),
-        (Backend::Aws { .. }, None) => {
-            let clients = clients.as_ref().context("AWS clients")?;
-            let config = imgpipe::aws::with_parameters(config, clients).await?;
-            imgpipe::aws::state(config, clients)?
-        }
-        (Backend::Local { data_dir: default }, given) => {
-            let data_dir = given.unwrap_or_else(|| default.clone());
-            imgpipe::serve::local_state(config, &data_dir)?.0
-        }
-    };
+    let state = open_state(config, data_dir, clients.as_ref()).await?;
     let (entries, bucket) = match &source {
         Source::Dir(dir) => {
             let (entries, bad) = import::list_dir(dir).with_context(|| format!("listing {}", dir.display()))?;
@@ -182,6 +196,73 @@ async fn import(
     Ok(if summary.failed + summary.errors == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
+/// The backend's state for a command run by hand (`import`, `reprocess`):
+/// S3 + DynamoDB with `clients`, or the local folder + SQLite.
+async fn open_state(
+    config: Config,
+    data_dir: Option<PathBuf>,
+    clients: Option<&imgpipe::aws::Clients>,
+) -> anyhow::Result<imgpipe::app::AppState> {
+    match (&config.backend, data_dir) {
+        (Backend::Aws { .. }, Some(_)) => anyhow::bail!("--data-dir is for the local backend"),
+        (Backend::Aws { .. }, None) => {
+            let clients = clients.context("AWS clients")?;
+            let config = imgpipe::aws::with_parameters(config, clients).await?;
+            Ok(imgpipe::aws::state(config, clients)?)
+        }
+        (Backend::Local { data_dir: default }, given) => {
+            let data_dir = given.unwrap_or_else(|| default.clone());
+            Ok(imgpipe::serve::local_state(config, &data_dir)?.0)
+        }
+    }
+}
+
+/// `imgpipe reprocess`: like `import`'s output, a progress bar on a
+/// terminal or one JSON line per image, and a summary. Exit 0 unless some
+/// image could not be done this time.
+async fn reprocess(config: Config, ids: Option<Vec<ImageId>>, data_dir: Option<PathBuf>, jobs: usize) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal;
+    let clients = match config.backend {
+        Backend::Aws { .. } => Some(imgpipe::aws::Clients::from_env(&config).await),
+        Backend::Local { .. } => None,
+    };
+    let state = open_state(config, data_dir, clients.as_ref()).await?;
+    let recipe = state.engine.recipe();
+    let ids = match ids {
+        Some(ids) => ids,
+        None => state.meta.outdated(recipe).await.context("listing the images made with another recipe")?,
+    };
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(ids.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let summary = imgpipe::reprocess::run(&state, ids, jobs, |r| match &bar {
+        Some(bar) => {
+            if matches!(r.status, "refused" | "error") {
+                let why = r.code.as_deref().or(r.message.as_deref()).unwrap_or_default();
+                bar.println(format!("{} {}: {why}", r.status, r.id));
+            }
+            bar.set_message(r.id.to_string());
+            bar.inc(1);
+        }
+        None => println!("{}", serde_json::to_string(r).unwrap_or_default()),
+    })
+    .await;
+    match bar {
+        Some(bar) => bar.finish_and_clear(),
+        None => println!("{}", serde_json::json!({ "summary": summary })),
+    }
+    eprintln!(
+        "recipe {recipe}: {} reprocessed, {} already current or not ready, {} refused by the current settings, {} not done (run again)",
+        summary.ready, summary.unchanged, summary.refused, summary.errors
+    );
+    Ok(if summary.errors == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
 fn parse_variant(s: &str) -> Result<Variant, String> {
     Variant::from_name(s.trim()).ok_or_else(|| format!("unknown variant {s:?} (jpeg, jpeg-low, webp, png, thumb)"))
 }
@@ -228,7 +309,9 @@ fn run() -> anyhow::Result<ExitCode> {
     init_logging(imgpipe::config::log_format(&env).context("configuration")?);
     // `serve --backend` stands in for IMGPIPE_BACKEND.
     let backend_flag = match &cli.command {
-        Command::Serve { backend, .. } | Command::Import { backend, .. } => backend.clone(),
+        Command::Serve { backend, .. } | Command::Import { backend, .. } | Command::Reprocess { backend, .. } => {
+            backend.clone()
+        }
         _ => None,
     };
     let full_config = || {
@@ -301,6 +384,28 @@ fn run() -> anyhow::Result<ExitCode> {
             }
             let jobs = jobs.unwrap_or_else(|| 2 * std::thread::available_parallelism().map_or(1, |n| n.get()));
             runtime()?.block_on(import(config, source, data_dir, jobs))
+        }
+        Command::Reprocess { ids, all, backend: _, data_dir, jobs } => {
+            let ids = match all {
+                true => None,
+                false => Some(
+                    ids.iter()
+                        .map(|id| ImageId::parse(id).map_err(|_| anyhow::anyhow!("{id:?} is not an image id")))
+                        .collect::<anyhow::Result<Vec<_>>>()?,
+                ),
+            };
+            let mut config = full_config()?;
+            if config.public_base_url.is_empty() {
+                config.public_base_url = format!("http://{}", env("IMGPIPE_ADDR").unwrap_or("127.0.0.1:8080".into()));
+            }
+            let jobs = jobs.unwrap_or_else(|| 2 * std::thread::available_parallelism().map_or(1, |n| n.get()));
+            runtime()?.block_on(reprocess(config, ids, data_dir, jobs))
+        }
+        Command::Recipe => {
+            let engine = Engine::new(limits()?);
+            println!("{}", engine.recipe());
+            print!("{}", imgpipe::recipe::describe(&engine));
+            Ok(ExitCode::SUCCESS)
         }
         Command::Process { inputs, out, variants, json, jobs } => {
             let engine = Engine::new(limits()?);

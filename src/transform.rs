@@ -1,6 +1,7 @@
-//! URL side of the image API: parse `/img/<id>/<variant>`,
-//! `/img/<id>/<format>/<opts>` and the query form into one `Canonical`
-//! request, and spell its canonical path. Pure: no I/O, no engine calls.
+//! URL side of the image API: parse `/img/<id>/[<recipe>/]<variant>`,
+//! `/img/<id>/[<recipe>/]<format>/<opts>` and the query form into one
+//! `Canonical` request, and spell its canonical path. Pure: no I/O, no
+//! engine calls.
 //!
 //! The CloudFront Function implements the same rules in JavaScript; both are
 //! held to `tests/vectors/transform.json`.
@@ -12,10 +13,13 @@
 //! order w,h,fit,q,s and defaults (`fit=inside`, `q=85`) are omitted; `fit`
 //! is dropped unless both `w` and `h` are given; a format whose options are
 //! all defaults is the standard variant of that name; `auto` becomes `webp`
-//! when `Accept` lists `image/webp`, else `jpeg`.
+//! when `Accept` lists `image/webp`, else `jpeg`; a recipe version
+//! (`r` + 8 hex digits, see `recipe`) may follow the id, is lowercased, and
+//! is kept in the path but not in what a signature covers.
 
 use crate::engine::{Fit, Limits, OutputFormat, Plan, RenderSpec, Variant};
 use crate::keys::{ImageId, Key};
+use crate::recipe::Recipe;
 
 /// Largest `w` or `h` a client may ask for.
 pub const MAX_SIDE: u32 = 8192;
@@ -79,6 +83,9 @@ pub enum Target {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Canonical {
     pub id: ImageId,
+    /// The recipe version the path names; `None` for a path without one
+    /// (which the HTTP layer redirects to the current recipe).
+    pub recipe: Option<Recipe>,
     pub target: Target,
     /// `s=` as given; checked against the signing key by the HTTP layer.
     pub signature: Option<String>,
@@ -87,7 +94,7 @@ pub struct Canonical {
 }
 
 impl Canonical {
-    /// The part after `/img/<id>/`: `webp` or `webp/w=640,fit=cover`.
+    /// The part after `/img/<id>/<recipe>/`: `webp` or `webp/w=640,fit=cover`.
     pub fn suffix(&self) -> String {
         match &self.target {
             Target::Standard(v) => v.name().to_string(),
@@ -101,22 +108,28 @@ impl Canonical {
         }
     }
 
-    /// The canonical path, `/img/<id>/<suffix>`.
+    /// The canonical path, `/img/<id>/<recipe>/<suffix>`.
     pub fn path(&self) -> String {
-        format!("/img/{}/{}", self.id, self.suffix())
+        format!("/{}", self.key())
     }
 
-    /// What a signature covers: the canonical path without `s`.
+    /// The same request under `recipe`.
+    pub fn with_recipe(&self, recipe: Recipe) -> Self {
+        Canonical { recipe: Some(recipe), ..self.clone() }
+    }
+
+    /// What a signature covers: the canonical path without `s` and without
+    /// the recipe version, so a signed URL outlives a recipe change.
     pub fn signed_path(&self) -> String {
         match &self.target {
-            Target::Standard(_) => self.path(),
+            Target::Standard(v) => format!("/img/{}/{}", self.id, v.name()),
             Target::Custom(spec) => format!("/img/{}/{}/{}", self.id, spec.format.name(), spec_opts(spec).join(",")),
         }
     }
 
     /// The processed-store key, which is the canonical path without its `/`.
     pub fn key(&self) -> Key {
-        Key::variant(&self.id, &self.suffix())
+        Key::variant(&self.id, self.recipe, &self.suffix())
     }
 
     pub fn output_format(&self) -> OutputFormat {
@@ -161,11 +174,12 @@ pub fn parse(path: &str, query: Option<&str>, accept: Option<&str>) -> Result<Ca
     let mut segments = rest.split('/');
     let id = segments.next().map(decode).ok_or(TransformError::BadId)?;
     let id = ImageId::parse(&id.ok_or(TransformError::BadId)?).map_err(|_| TransformError::BadId)?;
-    let name = segments
-        .next()
-        .and_then(decode)
-        .ok_or_else(|| TransformError::BadVariant("missing variant".into()))?
-        .to_ascii_lowercase();
+    let missing = || TransformError::BadVariant("missing variant".into());
+    let mut name = segments.next().and_then(decode).ok_or_else(missing)?.to_ascii_lowercase();
+    let recipe = Recipe::parse(&name).ok();
+    if recipe.is_some() {
+        name = segments.next().and_then(decode).ok_or_else(missing)?.to_ascii_lowercase();
+    }
     let opts_segment = match segments.next() {
         None => None,
         Some(raw) => Some(decode(raw).ok_or_else(|| TransformError::BadOptions("bad encoding".into()))?),
@@ -203,7 +217,7 @@ pub fn parse(path: &str, query: Option<&str>, accept: Option<&str>) -> Result<Ca
                 if !opts.is_empty() {
                     return Err(TransformError::BadOptions(format!("{other} takes no options; use jpeg, webp or png")));
                 }
-                return Ok(Canonical { id, target: Target::Standard(standard), signature: None, negotiated: false });
+                return Ok(Canonical { id, recipe, target: Target::Standard(standard), signature: None, negotiated: false });
             }
         },
     };
@@ -212,9 +226,9 @@ pub fn parse(path: &str, query: Option<&str>, accept: Option<&str>) -> Result<Ca
     let is_default = spec.spec.w.is_none() && spec.spec.h.is_none() && spec.spec.q == DEFAULT_QUALITY;
     if is_default {
         let standard = Variant::standard_for(format);
-        return Ok(Canonical { id, target: Target::Standard(standard), signature: None, negotiated });
+        return Ok(Canonical { id, recipe, target: Target::Standard(standard), signature: None, negotiated });
     }
-    Ok(Canonical { id, target: Target::Custom(spec.spec), signature: spec.sig, negotiated })
+    Ok(Canonical { id, recipe, target: Target::Custom(spec.spec), signature: spec.sig, negotiated })
 }
 
 /// `webp` if the client lists it with a non-zero q, else `jpeg`.
@@ -363,6 +377,24 @@ mod tests {
         check("/img/{id}/thumb?w=2", Err("bad_options"));
         check("/img/{id}/gif", Err("bad_variant"));
         check("/img/..%2f/webp", Err("bad_id"));
+        check("/img/{id}/R0A1B2C3D/WEBP?w=640", Ok("/img/{id}/r0a1b2c3d/webp/w=640"));
+        check("/img/{id}/r0a1b2c3d/thumb", Ok("/img/{id}/r0a1b2c3d/thumb"));
+        check("/img/{id}/r0a1b2c3d", Err("bad_variant"));
+        check("/img/{id}/r0a1b2c3/webp", Err("bad_options"));
+        check("/img/{id}/r0a1b2c3", Err("bad_variant"));
+        check("/img/{id}/r0a1b2c3d/webp/w=1/x", Err("bad_options"));
+        check("/img/{id}/r0a1b2c3d/r0a1b2c3d/webp", Err("bad_options"));
+        check("/img/{id}/r0a1b2c3d/r0a1b2c3d", Err("bad_variant"));
+    }
+
+    #[test]
+    fn the_recipe_is_in_the_key_but_not_signed() {
+        let c = parse_uri(&format!("/img/{ID}/r0a1b2c3d/webp?s=abc&w=10"), None).unwrap();
+        assert_eq!(c.key().as_str(), format!("img/{ID}/r0a1b2c3d/webp/w=10,s=abc"));
+        assert_eq!(c.signed_path(), format!("/img/{ID}/webp/w=10"));
+        let bare = parse_uri(&format!("/img/{ID}/webp?w=10"), None).unwrap();
+        assert_eq!(bare.recipe, None);
+        assert_eq!(bare.with_recipe(c.recipe.unwrap()).path(), format!("/img/{ID}/r0a1b2c3d/webp/w=10"));
     }
 
     #[test]

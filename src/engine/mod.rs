@@ -242,14 +242,28 @@ pub struct SourceInfo {
 }
 
 /// The engine: a set of limits and the recipe; cheap to clone.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Engine {
     pub limits: Limits,
+    recipe: crate::recipe::Recipe,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine::new(Limits::default())
+    }
 }
 
 impl Engine {
     pub fn new(limits: Limits) -> Self {
-        Engine { limits }
+        let mut engine = Engine { limits, recipe: crate::recipe::Recipe::NONE };
+        engine.recipe = crate::recipe::Recipe::of(&engine);
+        engine
+    }
+
+    /// The version of the settings that shape this engine's output.
+    pub fn recipe(&self) -> crate::recipe::Recipe {
+        self.recipe
     }
 
     /// Sniff, check limits from the header, decode once, orient, convert to

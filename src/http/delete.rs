@@ -37,6 +37,7 @@ pub async fn remove(state: &AppState, meta: Metadata) -> Result<(), ApiError> {
             status: Status::Deleted,
             updated_at: now_rfc3339(),
             original: None,
+            recipe: None,
             variants: Default::default(),
             error: None,
             ..meta

@@ -1,8 +1,13 @@
-//! `GET|HEAD /img/<id>/<variant>`, `/img/<id>/<format>/<opts>` and the query
-//! form. Everything is validated before any I/O; a store hit is served as
-//! stored; a miss is rendered from the raw object under the CPU semaphore,
-//! once per key however many ask at the same time, written back, and served
-//! with the same headers a store hit would have.
+//! `GET|HEAD /img/<id>/<recipe>/<variant>`, `/img/<id>/<recipe>/<format>/<opts>`
+//! and the query form. Everything is validated before any I/O; a store hit
+//! is served as stored; a miss is rendered from the raw object under the
+//! CPU semaphore, once per key however many ask at the same time, written
+//! back, and served with the same headers a store hit would have.
+//!
+//! Only the current recipe is rendered. A path without a recipe version, or
+//! with another one, is served when its object exists (a URL that once had
+//! bytes keeps them) and is otherwise redirected to the current recipe's
+//! path: never rendered under a key whose recipe it would not match.
 
 use std::time::{Duration, Instant};
 
@@ -34,7 +39,31 @@ pub async fn get_image(State(state): State<AppState>, uri: Uri, headers: HeaderM
     if let Some((info, body)) = stored(&state, &key).await? {
         return Ok(serve(info, Body::from_stream(body), &headers, &canonical, None));
     }
+    let current = state.engine.recipe();
+    if canonical.recipe != Some(current) {
+        return Ok(redirect(&canonical.with_recipe(current)));
+    }
     render_on_miss(&state, &canonical, &key, &headers).await
+}
+
+/// How long a redirect to the current recipe may be cached. After a recipe
+/// change a cached one still leads to the older recipe's path, whose
+/// objects are served or which redirects again: stale, never wrong.
+pub const REDIRECT_CACHE: &str = "public, max-age=3600";
+
+/// `302` to `to`'s path, relative, so that it stays on the host the client
+/// asked (CloudFront's, not the function's).
+fn redirect(to: &Canonical) -> Response {
+    let mut res = StatusCode::FOUND.into_response();
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&to.path()) {
+        h.insert(header::LOCATION, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(REDIRECT_CACHE));
+    if to.negotiated {
+        h.insert(header::VARY, HeaderValue::from_static("Accept"));
+    }
+    res
 }
 
 /// The stored object at `key`, streamed. One whose bytes do not match its

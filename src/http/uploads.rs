@@ -115,8 +115,10 @@ pub async fn create_upload(
     let upload =
         state.raw.presign_put(&Key::raw(&id), &content_type, req.content_length, state.config.upload_ttl).await?;
     let base = &state.config.public_base_url;
+    // Where the variants will be: under the recipe this server makes.
+    let recipe = Some(state.engine.recipe());
     let urls: BTreeMap<&str, String> =
-        Variant::ALL.iter().map(|v| (v.name(), format!("{base}/img/{id}/{}", v.name()))).collect();
+        Variant::ALL.iter().map(|v| (v.name(), format!("{base}/{}", Key::variant(&id, recipe, v.name())))).collect();
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({

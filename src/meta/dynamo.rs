@@ -14,13 +14,60 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use super::{MetaError, MetaStore, Metadata, Status};
 use crate::aws::is_transient;
 use crate::keys::ImageId;
+use crate::recipe::Recipe;
 
 pub struct DynamoMeta {
     client: aws_sdk_dynamodb::Client,
     table: String,
 }
 
+/// A scan's filter expression and its values.
+struct Filter {
+    expression: &'static str,
+    names: &'static [(&'static str, &'static str)],
+    values: Vec<(&'static str, AttributeValue)>,
+}
+
 impl DynamoMeta {
+    /// The ids of the items `filter` keeps (`#status` and `#id` are named
+    /// for it), oldest first, over every page of a consistent scan.
+    async fn scan_ids(&self, filter: Filter) -> Result<Vec<ImageId>, MetaError> {
+        let mut found: Vec<(String, ImageId)> = Vec::new();
+        let mut start = None;
+        loop {
+            let mut req = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression(filter.expression)
+                .projection_expression("#id, created_at")
+                .expression_attribute_names("#id", "id")
+                .expression_attribute_names("#status", "status")
+                .consistent_read(true)
+                .set_exclusive_start_key(start);
+            for (placeholder, name) in filter.names {
+                req = req.expression_attribute_names(*placeholder, *name);
+            }
+            for (placeholder, value) in &filter.values {
+                req = req.expression_attribute_values(*placeholder, value.clone());
+            }
+            let res = req.send().await.map_err(failure)?;
+            for item in res.items() {
+                let id = item.get("id").and_then(|v| v.as_s().ok()).and_then(|v| ImageId::parse(v).ok());
+                let created = item.get("created_at").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                if let Some(id) = id {
+                    found.push((created, id));
+                }
+            }
+            match res.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        found.sort();
+        Ok(found.into_iter().map(|(_, id)| id).collect())
+    }
+
     pub fn new(client: aws_sdk_dynamodb::Client, table: &str) -> Self {
         DynamoMeta { client, table: table.to_string() }
     }
@@ -125,38 +172,25 @@ impl MetaStore for DynamoMeta {
     /// A scan: only the local work queue's resume pass calls this; in AWS
     /// the S3 → SQS events drive ingest.
     async fn pending(&self, created_before: Option<&str>) -> Result<Vec<ImageId>, MetaError> {
-        let mut found: Vec<(String, ImageId)> = Vec::new();
-        let mut start = None;
-        loop {
-            let res = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("#status = :pending AND created_at < :before")
-                .projection_expression("#id, created_at")
-                .expression_attribute_names("#id", "id")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":pending", s(Status::Pending.as_str()))
-                .expression_attribute_values(":before", s(created_before.unwrap_or("~")))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(failure)?;
-            for item in res.items() {
-                let id = item.get("id").and_then(|v| v.as_s().ok()).and_then(|v| ImageId::parse(v).ok());
-                let created = item.get("created_at").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                if let Some(id) = id {
-                    found.push((created, id));
-                }
-            }
-            match res.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
-        found.sort();
-        Ok(found.into_iter().map(|(_, id)| id).collect())
+        let filter = Filter {
+            expression: "#status = :status AND created_at < :before",
+            names: &[],
+            values: vec![
+                (":status", s(Status::Pending.as_str())),
+                (":before", s(created_before.unwrap_or("~"))),
+            ],
+        };
+        self.scan_ids(filter).await
+    }
+
+    /// A scan, for `imgpipe reprocess --all`, an operator's command.
+    async fn outdated(&self, recipe: Recipe) -> Result<Vec<ImageId>, MetaError> {
+        let filter = Filter {
+            expression: "#status = :status AND (attribute_not_exists(#recipe) OR #recipe <> :recipe)",
+            names: &[("#recipe", "recipe")],
+            values: vec![(":status", s(Status::Ready.as_str())), (":recipe", s(&recipe.to_string()))],
+        };
+        self.scan_ids(filter).await
     }
 
     async fn delete_pending(&self, id: &ImageId) -> Result<bool, MetaError> {

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::recipe::Recipe;
 use crate::keys::ImageId;
 
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +113,11 @@ pub struct Metadata {
     pub source_etag: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original: Option<Original>,
+    /// The recipe version the variants were made with; it is in their keys
+    /// and URLs. `None` for an item from before recipe versions, and for
+    /// one that has no variants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<Recipe>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub variants: BTreeMap<String, VariantMeta>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -130,6 +136,7 @@ impl Metadata {
             source_key: None,
             source_etag: None,
             original: None,
+            recipe: None,
             variants: BTreeMap::new(),
             error: None,
         }
@@ -165,6 +172,10 @@ pub trait MetaStore: Send + Sync {
     /// Ids still `pending`, oldest first; with `created_before` (RFC 3339),
     /// only those created before it.
     async fn pending(&self, created_before: Option<&str>) -> Result<Vec<ImageId>, MetaError>;
+    /// Ids of `ready` images whose variants were made with a recipe other
+    /// than `recipe` (or before recipe versions), oldest first: what
+    /// `imgpipe reprocess --all` runs.
+    async fn outdated(&self, recipe: Recipe) -> Result<Vec<ImageId>, MetaError>;
     /// Remove the item of `id` if it is still `pending` (an upload that
     /// never came); `false` when it was not there or not pending.
     async fn delete_pending(&self, id: &ImageId) -> Result<bool, MetaError>;

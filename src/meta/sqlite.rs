@@ -11,6 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{MetaError, MetaStore, Metadata};
 use crate::keys::ImageId;
+use crate::recipe::Recipe;
 
 #[derive(Clone)]
 pub struct SqliteMeta {
@@ -135,6 +136,26 @@ impl MetaStore for SqliteMeta {
                 .map_err(backend)?;
             let ids = stmt
                 .query_map(params![before], |r| r.get::<_, String>(0))
+                .map_err(backend)?
+                .filter_map(|r| r.ok())
+                .filter_map(|s| ImageId::parse(&s).ok())
+                .collect();
+            Ok(ids)
+        })
+        .await
+    }
+
+    async fn outdated(&self, recipe: Recipe) -> Result<Vec<ImageId>, MetaError> {
+        let recipe = recipe.to_string();
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT id FROM images WHERE status = 'ready'
+                       AND coalesce(json_extract(item, '$.recipe'), '') != ?1 ORDER BY created_at, id",
+                )
+                .map_err(backend)?;
+            let ids = stmt
+                .query_map(params![recipe], |r| r.get::<_, String>(0))
                 .map_err(backend)?
                 .filter_map(|r| r.ok())
                 .filter_map(|s| ImageId::parse(&s).ok())

@@ -408,7 +408,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = store(dir.path());
         let id = crate::keys::ImageId::new();
-        let key = Key::variant(&id, "webp");
+        let key = Key::variant(&id, Some(crate::recipe::Recipe::parse("r0a1b2c3d").unwrap()), "webp");
         s.put(&key, Bytes::from_static(b"0123456789"), "image/webp", "x").await.unwrap();
         let file = s.path_of(&key);
         let leftover = file.with_file_name(".tmp-killed");

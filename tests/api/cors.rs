@@ -6,7 +6,7 @@
 use axum::body::Body;
 use axum::http::{Request, Response};
 
-use crate::helpers::{body_bytes, json, photo, TestApp};
+use crate::helpers::{body_bytes, img, json, photo, TestApp};
 
 const SITE: &str = "http://127.0.0.1:5173";
 
@@ -38,8 +38,8 @@ async fn preflights_are_answered_for_named_origins_without_a_token() {
         ("/uploads".to_string(), "POST", "POST, OPTIONS"),
         (format!("/_upload/{id}"), "PUT", "PUT, OPTIONS"),
         (format!("/meta/{id}"), "GET", "GET, HEAD, OPTIONS"),
-        (format!("/img/{id}/webp"), "GET", "GET, HEAD, OPTIONS"),
-        (format!("/img/{id}/webp/w=640"), "GET", "GET, HEAD, OPTIONS"),
+        (img(&id, "webp"), "GET", "GET, HEAD, OPTIONS"),
+        (img(&id, "webp/w=640"), "GET", "GET, HEAD, OPTIONS"),
     ] {
         let res = preflight(&app, &path, SITE, method).await;
         assert_eq!(res.status(), 204, "{path}");
@@ -113,14 +113,14 @@ async fn answers_carry_the_origin_and_vary_and_the_token_header_works() {
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["access-control-allow-origin"], SITE);
     app.wait_final(&imgpipe::keys::ImageId::parse(&id).unwrap()).await;
-    for path in [format!("/meta/{id}"), format!("/img/{id}/thumb"), format!("/img/{id}/auto")] {
+    for path in [format!("/meta/{id}"), img(&id, "thumb"), img(&id, "auto")] {
         let res = app.call(Request::get(&path).header("origin", SITE).body(Body::empty()).unwrap()).await;
         assert_eq!(res.status(), 200, "{path}");
         assert_eq!(res.headers()["access-control-allow-origin"], SITE, "{path}");
         assert!(vary_has_origin(&res), "{path}");
     }
     // `auto` keeps its Vary: Accept next to Vary: Origin.
-    let res = app.get(&format!("/img/{id}/auto")).await;
+    let res = app.get(&img(&id, "auto")).await;
     let vary: Vec<String> = res.headers().get_all("vary").iter().map(|v| v.to_str().unwrap().to_string()).collect();
     assert!(vary.iter().any(|v| v.contains("Accept")), "{vary:?}");
     // Same-origin requests carry no Origin, and get no Allow-Origin.

@@ -6,7 +6,7 @@
 use axum::body::Body;
 use axum::http::Request;
 
-use crate::helpers::{json, photo, TestApp};
+use crate::helpers::{img, json, photo, TestApp};
 
 fn delete(path: &str, token: Option<&str>) -> Request<Body> {
     let mut req = Request::delete(path);
@@ -36,7 +36,7 @@ async fn delete_removes_every_byte_and_is_idempotent() {
     let app = TestApp::spawn().await;
     let id = app.upload(photo(640, 480), "image/jpeg").await;
     app.wait_final(&id).await;
-    assert_eq!(app.get(&format!("/img/{id}/webp/w=120")).await.status(), 200);
+    assert_eq!(app.get(&img(id, "webp/w=120")).await.status(), 200);
     assert!(files_of(&app, &id.to_string()).len() >= 7, "original, five variants and a render");
 
     let res = app.call(delete(&format!("/images/{id}"), None)).await;
@@ -44,9 +44,9 @@ async fn delete_removes_every_byte_and_is_idempotent() {
     assert!(files_of(&app, &id.to_string()).is_empty(), "{:?}", files_of(&app, &id.to_string()));
     for path in [
         format!("/meta/{id}"),
-        format!("/img/{id}/webp"),
-        format!("/img/{id}/webp/w=120"),
-        format!("/img/{id}/png?w=50"),
+        img(id, "webp"),
+        img(id, "webp/w=120"),
+        img(id, "png?w=50"),
     ] {
         let res = app.get(&path).await;
         assert_eq!(res.status(), 410, "{path}");
@@ -75,7 +75,7 @@ async fn a_render_racing_a_delete_leaves_nothing_behind() {
     for round in 0..4u32 {
         let id = app.upload(photo(2400, 1600), "image/jpeg").await;
         app.wait_final(&id).await;
-        let path = format!("/img/{id}/webp/w={}", 300 + round);
+        let path = img(id, &format!("webp/w={}", 300 + round));
         let render = app.get(&path);
         let gone = async {
             // Let the render start (and at later rounds, get further).
@@ -86,6 +86,6 @@ async fn a_render_racing_a_delete_leaves_nothing_behind() {
         assert_eq!(gone.status(), 204);
         assert!(matches!(render.status().as_u16(), 200 | 410), "round {round}: {}", render.status());
         assert!(files_of(&app, &id.to_string()).is_empty(), "round {round}: {:?}", files_of(&app, &id.to_string()));
-        assert_eq!(app.get(&format!("/img/{id}/webp/w={}", 300 + round)).await.status(), 410);
+        assert_eq!(app.get(&img(id, &format!("webp/w={}", 300 + round))).await.status(), 410);
     }
 }

@@ -48,13 +48,13 @@ async fn upload_process_serve_and_render_on_demand_over_tcp() {
 
     // On demand: rendered on a miss, written back, then served from the store.
     let id = meta["id"].as_str().unwrap();
-    let first = http.get(format!("{}/img/{id}/webp/w=320", app.base)).send().await.unwrap();
+    let first = http.get(format!("{}{}", app.base, crate::helpers::img(id, "webp/w=320"))).send().await.unwrap();
     assert_eq!(first.status(), 200);
     assert!(first.headers().contains_key("server-timing"), "a render reports its timing");
     let etag = first.headers()["etag"].to_str().unwrap().to_string();
     let body = first.bytes().await.unwrap();
     assert_eq!(image::load_from_memory(&body).unwrap().dimensions(), (320, 213));
-    let key = Key::parse_stored(&format!("img/{id}/webp/w=320")).unwrap();
+    let key = Key::parse_stored(&crate::helpers::img(id, "webp/w=320")[1..]).unwrap();
     let stored = app.state.processed.get(&key).await.unwrap().expect("written back");
     assert_eq!(stored.body, body);
     assert_eq!(stored.info.etag, etag);
@@ -65,7 +65,9 @@ async fn upload_process_serve_and_render_on_demand_over_tcp() {
         .put(&key, bytes::Bytes::from_static(b"from-the-store"), "image/webp", imgpipe::store::IMMUTABLE)
         .await
         .unwrap();
+    // The query form without a recipe: redirected to the path above.
     let second = http.get(format!("{}/img/{id}/webp?w=320", app.base)).send().await.unwrap();
+    assert_eq!(second.url().path(), crate::helpers::img(id, "webp/w=320"));
     assert!(!second.headers().contains_key("server-timing"));
     assert_eq!(second.bytes().await.unwrap().as_ref(), b"from-the-store");
     assert_eq!(

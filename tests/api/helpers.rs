@@ -99,7 +99,12 @@ impl TestApp {
     }
 
     pub async fn spawn_with(vars: &[(&str, &str)]) -> TestApp {
-        let dir = tempfile::tempdir().unwrap();
+        Self::spawn_in(tempfile::tempdir().unwrap(), vars).await
+    }
+
+    /// A server on the data dir `dir` (another app's, to see what a
+    /// restart with other settings finds).
+    pub async fn spawn_in(dir: tempfile::TempDir, vars: &[(&str, &str)]) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let mut map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -175,6 +180,12 @@ impl TestApp {
         }
         panic!("{id} still pending after 60 s");
     }
+}
+
+/// `/img/<id>/<recipe>/<rest>` (`rest`: `webp`, `webp/w=10`, `webp?w=10`)
+/// for the recipe of the default settings, which every test server has.
+pub fn img(id: impl std::fmt::Display, rest: &str) -> String {
+    format!("/img/{id}/{}/{rest}", imgpipe::engine::Engine::default().recipe())
 }
 
 pub async fn body_bytes(res: Response<Body>) -> Bytes {

@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::http::Request;
 use std::sync::atomic::Ordering;
 
-use crate::helpers::{body_bytes, json, photo, TestApp};
+use crate::helpers::{body_bytes, img, json, photo, TestApp};
 
 #[tokio::test]
 async fn bad_ids_variants_and_options_are_400_before_any_io() {
@@ -44,7 +44,7 @@ async fn conditional_get_head_and_unknown_ids() {
     let app = TestApp::spawn().await;
     let id = app.upload(photo(400, 300), "image/jpeg").await;
     assert_eq!(app.wait_final(&id).await.status, imgpipe::meta::Status::Ready);
-    let res = app.get(&format!("/img/{id}/thumb")).await;
+    let res = app.get(&img(id, "thumb")).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["x-content-type-options"], "nosniff");
     assert_eq!(res.headers()["content-security-policy"], "default-src 'none'; sandbox");
@@ -54,18 +54,18 @@ async fn conditional_get_head_and_unknown_ids() {
     assert_eq!(etag, format!("\"{}\"", hex::encode(md5::Md5::digest(&body))));
 
     let res = app
-        .call(Request::get(format!("/img/{id}/thumb")).header("if-none-match", &etag).body(Body::empty()).unwrap())
+        .call(Request::get(img(id, "thumb")).header("if-none-match", &etag).body(Body::empty()).unwrap())
         .await;
     assert_eq!(res.status(), 304);
     assert!(body_bytes(res).await.is_empty());
-    let res = app.call(Request::head(format!("/img/{id}/thumb")).body(Body::empty()).unwrap()).await;
+    let res = app.call(Request::head(img(id, "thumb")).body(Body::empty()).unwrap()).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["etag"].to_str().unwrap(), etag);
     assert_eq!(res.headers()["content-type"], "image/jpeg");
     assert!(body_bytes(res).await.is_empty(), "HEAD has no body");
 
     // Unknown id: 404, cached briefly.
-    let res = app.get(&format!("/img/{}/webp", imgpipe::keys::ImageId::new())).await;
+    let res = app.get(&img(imgpipe::keys::ImageId::new(), "webp")).await;
     assert_eq!(res.status(), 404);
     assert_eq!(res.headers()["cache-control"], "public, max-age=10");
     let res = app.get(&format!("/meta/{}", imgpipe::keys::ImageId::new())).await;
@@ -73,7 +73,7 @@ async fn conditional_get_head_and_unknown_ids() {
 
     // auto negotiates and says so.
     let res = app
-        .call(Request::get(format!("/img/{id}/auto")).header("accept", "image/webp,*/*").body(Body::empty()).unwrap())
+        .call(Request::get(img(id, "auto")).header("accept", "image/webp,*/*").body(Body::empty()).unwrap())
         .await;
     assert_eq!(res.headers()["content-type"], "image/webp");
     assert_eq!(res.headers()["vary"], "Accept");
@@ -84,7 +84,7 @@ async fn concurrent_misses_render_once() {
     let app = TestApp::spawn().await;
     let id = app.upload(photo(800, 600), "image/jpeg").await;
     app.wait_final(&id).await;
-    let path = format!("/img/{id}/png/w=123,h=45,fit=cover");
+    let path = img(id, "png/w=123,h=45,fit=cover");
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let state = app.state.clone();
@@ -104,7 +104,7 @@ async fn concurrent_misses_render_once() {
     }
     etags.dedup();
     assert_eq!(etags.len(), 1);
-    let puts = app.store.puts.lock().unwrap().get(&format!("img/{id}/png/w=123,h=45,fit=cover")).copied();
+    let puts = app.store.puts.lock().unwrap().get(&img(id, "png/w=123,h=45,fit=cover")[1..]).copied();
     assert_eq!(puts, Some(1), "rendered and written once");
 }
 
@@ -118,13 +118,13 @@ async fn failed_uploads_answer_with_their_code_and_have_no_variants() {
     assert_eq!(meta.status, imgpipe::meta::Status::Failed);
     assert_eq!(meta.error.unwrap().code, "undecodable");
     assert!(meta.variants.is_empty());
-    let res = app.get(&format!("/img/{id}/webp/w=10")).await;
+    let res = app.get(&img(id, "webp/w=10")).await;
     assert_eq!(res.status(), 422);
     assert_eq!(json(res).await["code"], "undecodable");
     let svg = app.upload(b"<svg xmlns='http://www.w3.org/2000/svg' onload='alert(1)'/>".to_vec(), "image/png").await;
     let meta = app.wait_final(&svg).await;
     assert_eq!(meta.error.unwrap().code, "unsupported_format");
-    assert_eq!(app.get(&format!("/img/{svg}/jpeg")).await.status(), 415);
+    assert_eq!(app.get(&img(svg, "jpeg")).await.status(), 415);
 }
 
 #[tokio::test]
@@ -132,10 +132,10 @@ async fn signed_transforms_when_a_signing_key_is_set() {
     let app = TestApp::spawn_with(&[("IMGPIPE_SIGNING_KEY", "sign-me")]).await;
     let id = app.upload(photo(200, 100), "image/jpeg").await;
     app.wait_final(&id).await;
-    assert_eq!(app.get(&format!("/img/{id}/webp")).await.status(), 200, "standard variants need no signature");
-    let res = app.get(&format!("/img/{id}/webp/w=50")).await;
+    assert_eq!(app.get(&img(id, "webp")).await.status(), 200, "standard variants need no signature");
+    let res = app.get(&img(id, "webp/w=50")).await;
     assert_eq!(res.status(), 401);
-    assert_eq!(app.get(&format!("/img/{id}/webp/w=50,s=AAAA")).await.status(), 403);
+    assert_eq!(app.get(&img(id, "webp/w=50,s=AAAA")).await.status(), 403);
     let s = imgpipe::http::images::sign_path(b"sign-me", &format!("/img/{id}/webp/w=50"));
-    assert_eq!(app.get(&format!("/img/{id}/webp?w=50&s={s}")).await.status(), 200);
+    assert_eq!(app.get(&img(id, &format!("webp?w=50&s={s}"))).await.status(), 200);
 }

@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::Request;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{body_bytes, json, noisy_png, photo, TestApp};
+use crate::helpers::{body_bytes, img, json, noisy_png, photo, TestApp};
 
 #[tokio::test]
 async fn renders_past_the_queue_bound_are_503_with_retry_after() {
@@ -18,7 +18,7 @@ async fn renders_past_the_queue_bound_are_503_with_retry_after() {
     let http = reqwest::Client::new();
     let mut tasks = Vec::new();
     for w in 0..16 {
-        let url = format!("{}/img/{id}/png?w={}", app.base, 1000 + w);
+        let url = format!("{}{}", app.base, img(id, &format!("png?w={}", 1000 + w)));
         let http = http.clone();
         tasks.push(tokio::spawn(async move { http.get(url).send().await.unwrap() }));
     }
@@ -46,7 +46,7 @@ async fn cover_and_fill_cannot_enlarge_past_the_output_cap() {
     let id = app.upload(photo(4, 4), "image/jpeg").await;
     app.wait_final(&id).await;
     for fit in ["fill", "cover"] {
-        let res = app.get(&format!("/img/{id}/webp?w=8192&h=8192&fit={fit}")).await;
+        let res = app.get(&img(id, &format!("webp?w=8192&h=8192&fit={fit}"))).await;
         assert_eq!(res.status(), 400, "{fit}");
         let body = json(res).await;
         assert_eq!(body["code"], "bad_options");
@@ -57,7 +57,7 @@ async fn cover_and_fill_cannot_enlarge_past_the_output_cap() {
         "nothing rendered or stored for a refused box"
     );
     // A box within the cap still enlarges as asked.
-    let res = app.get(&format!("/img/{id}/png?w=64&h=48&fit=fill")).await;
+    let res = app.get(&img(id, "png?w=64&h=48&fit=fill")).await;
     assert_eq!(res.status(), 200);
     let img = image::load_from_memory(&body_bytes(res).await).unwrap();
     assert_eq!((img.width(), img.height()), (64, 48));
@@ -84,7 +84,7 @@ async fn a_full_disk_is_503_and_ingest_retries_without_blaming_the_image() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let meta = app.state.meta.get(&id).await.unwrap().unwrap();
     assert_eq!(meta.status, imgpipe::meta::Status::Pending, "{meta:?}");
-    assert_eq!(app.get(&format!("/img/{id}/webp")).await.status(), 404);
+    assert_eq!(app.get(&img(id, "webp")).await.status(), 404);
 
     // Room again: the retry (after its backoff) makes it ready.
     *app.store.full_under.lock().unwrap() = None;
@@ -99,12 +99,14 @@ async fn a_truncated_variant_is_rendered_again_not_served() {
     let id = app.upload(photo(320, 240), "image/jpeg").await;
     let meta = app.wait_final(&id).await;
     let want = meta.variants["webp"].bytes as usize;
-    let file = app.dir.path().join(format!("objects/img/{id}/webp"));
+    // The folder store keeps an id's variants flat: `img/<id>/<recipe>~webp`.
+    let recipe = meta.recipe.expect("made under a recipe");
+    let file = app.dir.path().join(format!("objects/img/{id}/{recipe}~webp"));
     let full = std::fs::read(&file).unwrap();
     assert_eq!(full.len(), want);
     std::fs::write(&file, &full[..want / 2]).unwrap();
 
-    let res = app.get(&format!("/img/{id}/webp")).await;
+    let res = app.get(&img(id, "webp")).await;
     assert_eq!(res.status(), 200);
     let body = body_bytes(res).await;
     assert_eq!(body.len(), want, "served whole, re-rendered from the original");
@@ -118,11 +120,11 @@ async fn an_unsigned_server_ignores_s_in_the_key() {
     let id = app.upload(photo(200, 100), "image/jpeg").await;
     app.wait_final(&id).await;
     for s in ["a", "b", "c"] {
-        assert_eq!(app.get(&format!("/img/{id}/webp?w=50&s={s}")).await.status(), 200);
+        assert_eq!(app.get(&img(id, &format!("webp?w=50&s={s}"))).await.status(), 200);
     }
     let puts = app.store.puts.lock().unwrap();
     let renders: Vec<_> = puts.keys().filter(|k| k.contains("w=50")).collect();
-    assert_eq!(renders, [&format!("img/{id}/webp/w=50")], "one render, one key");
+    assert_eq!(renders, [&img(id, "webp/w=50")[1..]], "one render, one key");
 }
 
 #[tokio::test]

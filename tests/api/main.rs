@@ -9,5 +9,6 @@ mod helpers;
 mod images;
 mod inbox;
 mod limits;
+mod recipe;
 mod spec;
 mod uploads;

@@ -34,7 +34,7 @@ async fn create_upload_checks_token_type_and_length() {
     let id = ImageId::parse(body["id"].as_str().unwrap()).unwrap();
     assert_eq!(app.state.meta.get(&id).await.unwrap().unwrap().status, imgpipe::meta::Status::Pending);
     assert_eq!(body["upload"]["method"], "PUT");
-    assert_eq!(body["urls"]["thumb"], format!("{}/img/{id}/thumb", app.base));
+    assert_eq!(body["urls"]["thumb"], format!("{}{}", app.base, crate::helpers::img(id, "thumb")));
 
     let auth = Some("Bearer s3cret");
     for (ct, len, status, code) in [

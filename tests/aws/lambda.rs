@@ -47,11 +47,11 @@ async fn function_url_and_sqs_events_end_to_end() {
     assert_eq!(variants.len(), 5);
     let mut etags = BTreeMap::new();
     for (name, v) in variants {
-        assert_eq!(v["url"], format!("{PUBLIC}/img/{id}/{name}"));
+        assert_eq!(v["url"], format!("{PUBLIC}/img/{id}/{}/{name}", crate::recipe()));
         let (stored, ct, cc) = stack.object(&stack.processed, v["key"].as_str().unwrap()).await.expect("variant in S3");
         assert_eq!(ct, v["content_type"]);
         assert_eq!(cc, imgpipe::store::IMMUTABLE);
-        let served = call(&mut http, "GET", &format!("/img/{id}/{name}"), "", None).await;
+        let served = call(&mut http, "GET", &format!("/img/{id}/{}/{name}", crate::recipe()), "", None).await;
         assert_eq!(served.status, 200, "{name}");
         assert_eq!(served.body, stored.to_vec(), "{name}: served bytes are the stored object");
         assert_eq!(served.headers["content-type"], ct);
@@ -61,11 +61,11 @@ async fn function_url_and_sqs_events_end_to_end() {
     }
 
     // On demand: rendered on a miss and written back under the canonical key.
-    let rendered = call(&mut http, "GET", &format!("/img/{id}/webp"), "w=64", None).await;
+    let rendered = call(&mut http, "GET", &format!("/img/{id}/{}/webp", crate::recipe()), "w=64", None).await;
     assert_eq!(rendered.status, 200, "{}", String::from_utf8_lossy(&rendered.body));
     assert_eq!(rendered.headers["content-type"], "image/webp");
     assert_eq!(image::load_from_memory(&rendered.body).unwrap().width(), 64);
-    let key = format!("img/{id}/webp/w=64");
+    let key = format!("img/{id}/{}/webp/w=64", crate::recipe());
     let (stored, _, _) = stack.object(&stack.processed, &key).await.expect("written back");
     assert_eq!(stored.to_vec(), rendered.body);
     // The next request is a storage hit: replace the object and see it served.
@@ -80,7 +80,7 @@ async fn function_url_and_sqs_events_end_to_end() {
         .send()
         .await
         .unwrap();
-    let again = call(&mut http, "GET", &format!("/img/{id}/webp/w=64"), "", None).await;
+    let again = call(&mut http, "GET", &format!("/img/{id}/{}/webp/w=64", crate::recipe()), "", None).await;
     assert_eq!(again.body, b"stored-marker");
 
     // Errors leave as problem+json through the adapter.
@@ -105,7 +105,7 @@ async fn function_url_and_sqs_events_end_to_end() {
     assert_eq!(listed(&stack).await, before);
     assert_eq!(call(&mut http, "GET", &format!("/meta/{id}"), "", None).await.json(), meta);
     for (name, etag) in etags {
-        let served = call(&mut http, "GET", &format!("/img/{id}/{name}"), "", None).await;
+        let served = call(&mut http, "GET", &format!("/img/{id}/{}/{name}", crate::recipe()), "", None).await;
         assert_eq!(served.headers["etag"], etag, "{name}");
     }
     assert!(http.init_error().is_none() && events.init_error().is_none());
@@ -157,24 +157,24 @@ async fn a_response_over_six_megabytes_is_a_redirect_to_the_stored_object() {
     let answer = events.invoke(sqs_event(&stack.receive(2).await)).await.unwrap();
     assert_eq!(failures(&answer), Vec::<String>::new());
 
-    let res = call(&mut http, "GET", &format!("/img/{id}/png"), "", None).await;
+    let res = call(&mut http, "GET", &format!("/img/{id}/{}/png", crate::recipe()), "", None).await;
     assert_eq!(res.status, 302, "{:?}", res.headers);
-    assert_eq!(res.headers["location"], format!("{PUBLIC}/img/{id}/png"));
+    assert_eq!(res.headers["location"], format!("{PUBLIC}/img/{id}/{}/png", crate::recipe()));
     assert_eq!(res.headers["cache-control"], "private, no-store");
-    let (stored, ct, _) = stack.object(&stack.processed, &format!("img/{id}/png")).await.unwrap();
+    let (stored, ct, _) = stack.object(&stack.processed, &format!("img/{id}/{}/png", crate::recipe())).await.unwrap();
     assert!(stored.len() > runtime_limit(), "the variant is {} bytes", stored.len());
     assert_eq!(ct, "image/png");
     let decoded = image::load_from_memory(&stored).unwrap();
     assert_eq!((decoded.width(), decoded.height()), (2600, 2600));
 
     // A large on-demand render: written back first, then the redirect.
-    let res = call(&mut http, "GET", &format!("/img/{id}/png/w=2400"), "", None).await;
+    let res = call(&mut http, "GET", &format!("/img/{id}/{}/png/w=2400", crate::recipe()), "", None).await;
     assert_eq!(res.status, 302);
-    assert_eq!(res.headers["location"], format!("{PUBLIC}/img/{id}/png/w=2400"));
-    assert!(stack.object(&stack.processed, &format!("img/{id}/png/w=2400")).await.is_some());
+    assert_eq!(res.headers["location"], format!("{PUBLIC}/img/{id}/{}/png/w=2400", crate::recipe()));
+    assert!(stack.object(&stack.processed, &format!("img/{id}/{}/png/w=2400", crate::recipe())).await.is_some());
 
     // Small answers from the same image still come inline.
-    let thumb = call(&mut http, "GET", &format!("/img/{id}/thumb"), "", None).await;
+    let thumb = call(&mut http, "GET", &format!("/img/{id}/{}/thumb", crate::recipe()), "", None).await;
     assert_eq!(thumb.status, 200);
 }
 

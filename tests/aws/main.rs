@@ -103,3 +103,9 @@ pub fn failures(answer: &serde_json::Value) -> Vec<String> {
         .map(|f| f["itemIdentifier"].as_str().unwrap().to_string())
         .collect()
 }
+
+/// The recipe version of the default settings, which every test runs with:
+/// the segment after the id in variant keys and URLs.
+pub fn recipe() -> imgpipe::recipe::Recipe {
+    imgpipe::engine::Engine::default().recipe()
+}

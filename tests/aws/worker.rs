@@ -117,10 +117,10 @@ async fn serve_backend_aws_and_worker_process_an_upload() {
 
     let meta = wait_final(&http, &base, &id, &worker).await;
     assert_eq!(meta["status"], "ready", "{meta}");
-    assert_eq!(meta["variants"]["thumb"]["url"], format!("{base}/img/{id}/thumb"));
-    let res = http.get(format!("{base}/img/{id}/thumb")).send().await.unwrap();
+    assert_eq!(meta["variants"]["thumb"]["url"], format!("{base}/img/{id}/{}/thumb", crate::recipe()));
+    let res = http.get(format!("{base}/img/{id}/{}/thumb", crate::recipe())).send().await.unwrap();
     assert_eq!(res.status(), 200);
-    let (stored, _, _) = stack.object(&stack.processed, &format!("img/{id}/thumb")).await.unwrap();
+    let (stored, _, _) = stack.object(&stack.processed, &format!("img/{id}/{}/thumb", crate::recipe())).await.unwrap();
     assert_eq!(res.bytes().await.unwrap(), stored);
 
     // The worker deleted the message it handled.
@@ -188,7 +188,7 @@ async fn an_object_dropped_in_the_raw_bucket_becomes_an_image() {
     // The bytes were copied to the id's own key; the dropped object stays.
     assert_eq!(stack.object(&stack.raw, &format!("uploads/{id}")).await.unwrap().0, original);
     assert_eq!(stack.object(&stack.raw, key).await.unwrap().0, original);
-    let webp = http.get(format!("{base}/img/{id}/webp")).send().await.unwrap();
+    let webp = http.get(format!("{base}/img/{id}/{}/webp", crate::recipe())).send().await.unwrap();
     assert_eq!(webp.status(), 200);
     let old_webp = webp.bytes().await.unwrap();
     assert_eq!(
@@ -224,7 +224,7 @@ async fn an_object_dropped_in_the_raw_bucket_becomes_an_image() {
     let newer = wait_dropped(&http, &base, key, Some(&id), &worker).await;
     assert_eq!(newer["status"], "ready", "{newer}");
     assert_eq!((newer["original"]["width"].as_u64(), newer["original"]["height"].as_u64()), (Some(200), Some(320)));
-    let old = http.get(format!("{base}/img/{id}/webp")).send().await.unwrap();
+    let old = http.get(format!("{base}/img/{id}/{}/webp", crate::recipe())).send().await.unwrap();
     assert_eq!(old.bytes().await.unwrap(), old_webp);
     let old_meta: serde_json::Value = http.get(format!("{base}/meta/{id}")).send().await.unwrap().json().await.unwrap();
     assert_eq!(old_meta["original"]["width"], 320);
@@ -300,12 +300,12 @@ async fn settings_come_from_ssm_parameters() {
         .await
         .unwrap();
     let id = created["id"].as_str().unwrap().to_string();
-    assert_eq!(created["urls"]["thumb"], format!("https://cdn.example.test/img/{id}/thumb"));
+    assert_eq!(created["urls"]["thumb"], format!("https://cdn.example.test/img/{id}/{}/thumb", crate::recipe()));
     put_presigned(&created["upload"], original).await;
     let meta = wait_final(&http, &base, &id, &worker).await;
     assert_eq!(meta["status"], "ready", "{meta}");
     // The worker wrote the metadata: it read the CDN's URL from SSM too.
-    assert_eq!(meta["variants"]["webp"]["url"], format!("https://cdn.example.test/img/{id}/webp"));
+    assert_eq!(meta["variants"]["webp"]["url"], format!("https://cdn.example.test/img/{id}/{}/webp", crate::recipe()));
     assert!(worker.log().contains("settings from SSM parameters"), "{}", worker.log());
 }
 
@@ -348,8 +348,8 @@ async fn import_from_a_bucket_into_the_aws_backend() {
         let id = meta.by_source(name).await.unwrap().unwrap_or_else(|| panic!("{name} not imported"));
         let item = meta.get(&id).await.unwrap().unwrap();
         assert_eq!(item.status, imgpipe::meta::Status::Ready);
-        assert_eq!(item.variants["webp"].url, format!("https://cdn.example.test/img/{id}/webp"));
-        assert!(stack.object(&stack.processed, &format!("img/{id}/thumb")).await.is_some());
+        assert_eq!(item.variants["webp"].url, format!("https://cdn.example.test/img/{id}/{}/webp", crate::recipe()));
+        assert!(stack.object(&stack.processed, &format!("img/{id}/{}/thumb", crate::recipe())).await.is_some());
         assert!(stack.object(&stack.raw, &format!("uploads/{id}")).await.is_some());
     }
     assert!(meta.by_source("c.jpg").await.unwrap().is_none() && meta.by_source("other/c.jpg").await.unwrap().is_none());
@@ -419,11 +419,11 @@ async fn delete_on_aws_removes_the_objects_and_invalidates_the_cdn() {
         .unwrap();
     let meta = wait_dropped(&http, &base, "to-delete.jpg", None, &worker).await;
     let id = meta["id"].as_str().unwrap().to_string();
-    assert_eq!(http.get(format!("{base}/img/{id}/webp/w=40")).send().await.unwrap().status(), 200);
+    assert_eq!(http.get(format!("{base}/img/{id}/{}/webp/w=40", crate::recipe())).send().await.unwrap().status(), 200);
 
     let res = http.delete(format!("{base}/images/{id}")).send().await.unwrap();
     assert_eq!(res.status(), 204, "{}", serve.log());
-    for key in [format!("img/{id}/webp"), format!("img/{id}/thumb"), format!("img/{id}/webp/w=40")] {
+    for key in [format!("img/{id}/{}/webp", crate::recipe()), format!("img/{id}/{}/thumb", crate::recipe()), format!("img/{id}/{}/webp/w=40", crate::recipe())] {
         assert!(stack.object(&stack.processed, &key).await.is_none(), "{key} is still there");
     }
     assert!(stack.object(&stack.raw, &format!("uploads/{id}")).await.is_none());

@@ -29,8 +29,8 @@ pub async fn contract(store: &dyn BlobStore) {
     assert_eq!(store.head(&raw).await.unwrap().unwrap(), obj.info);
 
     // A variant and an on-demand render under the same name coexist.
-    let standard = Key::parse_stored(&format!("img/{id}/webp")).unwrap();
-    let custom = Key::parse_stored(&format!("img/{id}/webp/w=640,fit=cover")).unwrap();
+    let standard = Key::parse_stored(&format!("img/{id}/{}/webp", crate::recipe())).unwrap();
+    let custom = Key::parse_stored(&format!("img/{id}/{}/webp/w=640,fit=cover", crate::recipe())).unwrap();
     store.put(&standard, Bytes::from_static(b"standard"), "image/webp", IMMUTABLE).await.unwrap();
     store.put(&custom, Bytes::from_static(b"custom"), "image/webp", IMMUTABLE).await.unwrap();
     assert_eq!(store.get(&standard).await.unwrap().unwrap().body, Bytes::from_static(b"standard"));
@@ -72,9 +72,9 @@ pub async fn contract(store: &dyn BlobStore) {
     // Deleting: every variant and render of one id, not another's; the
     // raw object; absent objects are no error.
     let (gone, kept) = (ImageId::new(), ImageId::new());
-    let variant = Key::parse_stored(&format!("img/{gone}/webp")).unwrap();
-    let render = Key::parse_stored(&format!("img/{gone}/webp/w=10")).unwrap();
-    let other = Key::parse_stored(&format!("img/{kept}/webp")).unwrap();
+    let variant = Key::parse_stored(&format!("img/{gone}/{}/webp", crate::recipe())).unwrap();
+    let render = Key::parse_stored(&format!("img/{gone}/{}/webp/w=10", crate::recipe())).unwrap();
+    let other = Key::parse_stored(&format!("img/{kept}/{}/webp", crate::recipe())).unwrap();
     for k in [&variant, &render, &other] {
         store.put(k, Bytes::from_static(b"v"), "image/webp", IMMUTABLE).await.unwrap();
     }

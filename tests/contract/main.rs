@@ -26,6 +26,7 @@ async fn sqlite_meta_meets_the_meta_store_contract() {
     meta::contract(&meta).await;
     meta::drop_in_contract(&meta).await;
     meta::delete_contract(&meta).await;
+    meta::recipe_contract(&meta).await;
     // Durable: a second handle on the same file sees the items.
     drop(meta);
     let again = SqliteMeta::open(dir.path()).unwrap();
@@ -48,8 +49,8 @@ async fn s3_store_meets_the_blob_store_contract() {
     assert_eq!(head.cache_control(), Some(imgpipe::store::IMMUTABLE));
     // Renders carry the tag a lifecycle rule can expire them by; variants do not.
     let id = imgpipe::keys::ImageId::new();
-    let render = imgpipe::keys::Key::parse_stored(&format!("img/{id}/webp/w=64")).unwrap();
-    let variant = imgpipe::keys::Key::parse_stored(&format!("img/{id}/webp")).unwrap();
+    let render = imgpipe::keys::Key::parse_stored(&format!("img/{id}/{}/webp/w=64", crate::recipe())).unwrap();
+    let variant = imgpipe::keys::Key::parse_stored(&format!("img/{id}/{}/webp", crate::recipe())).unwrap();
     for k in [&render, &variant] {
         store.put(k, bytes::Bytes::from_static(b"x"), "image/webp", imgpipe::store::IMMUTABLE).await.unwrap();
     }
@@ -77,6 +78,7 @@ async fn dynamo_meta_meets_the_meta_store_contract() {
     meta::contract(&meta).await;
     meta::drop_in_contract(&meta).await;
     meta::delete_contract(&meta).await;
+    meta::recipe_contract(&meta).await;
     // The item is the metadata document in native attributes.
     let id = imgpipe::keys::ImageId::new();
     let item = imgpipe::meta::Metadata::pending(
@@ -115,4 +117,10 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
         }
     }
     out
+}
+
+/// The recipe version of the default settings, which every test runs with:
+/// the segment after the id in variant keys and URLs.
+pub fn recipe() -> imgpipe::recipe::Recipe {
+    imgpipe::engine::Engine::default().recipe()
 }

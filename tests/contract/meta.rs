@@ -151,3 +151,34 @@ pub async fn delete_contract(meta: &dyn MetaStore) {
     assert_eq!(meta.by_source(&key).await.unwrap(), Some(again));
     assert_eq!(meta.claim_source(&Metadata::dropped(ImageId::new(), &key, "\"ddd\"", 5)).await.unwrap(), again);
 }
+
+/// `outdated`: the ready images made with another recipe (or none), which
+/// `imgpipe reprocess --all` runs; and the recipe survives the store.
+pub async fn recipe_contract(meta: &dyn MetaStore) {
+    use imgpipe::recipe::Recipe;
+    let current = Recipe::parse("r0000cafe").unwrap();
+    let older = Recipe::parse("r0000beef").unwrap();
+    let item = |status: Status, recipe: Option<Recipe>| {
+        let mut m = Metadata::pending(ImageId::new(), declared());
+        m.status = status;
+        m.recipe = recipe;
+        m.updated_at = "2030-01-01T00:00:00Z".into();
+        m
+    };
+    let items = [
+        (item(Status::Ready, Some(current)), false),
+        (item(Status::Ready, Some(older)), true),
+        (item(Status::Ready, None), true),
+        (item(Status::Failed, None), false),
+        (item(Status::Pending, None), false),
+        (item(Status::Deleted, Some(older)), false),
+    ];
+    for (m, _) in &items {
+        meta.put(m).await.unwrap();
+    }
+    assert_eq!(meta.get(&items[1].0.id).await.unwrap().unwrap().recipe, Some(older), "the recipe is stored");
+    let outdated = meta.outdated(current).await.unwrap();
+    for (m, listed) in &items {
+        assert_eq!(outdated.contains(&m.id), *listed, "{:?} made with {:?}", m.status, m.recipe);
+    }
+}
