@@ -27,6 +27,10 @@ import threading
 import time
 import urllib.request
 
+# The recipe version of the server's settings: variant paths carry it (a
+# path without it is a redirect, which is not what is measured here).
+RECIPE = ""
+
 
 def free_port():
     with socket.socket() as s:
@@ -91,11 +95,11 @@ async def get(port, path, read_limit=None, stall=0.0):
 
 async def burst(port, id_, n):
     # Widths of 1000 and up: each render decodes the JPEG at half size.
-    return await asyncio.gather(*(get(port, f"/img/{id_}/webp?w={1000 + i}") for i in range(n)))
+    return await asyncio.gather(*(get(port, f"/img/{id_}/{RECIPE}/webp?w={1000 + i}") for i in range(n)))
 
 
 async def slow_readers(port, id_, n, stall):
-    return await asyncio.gather(*(get(port, f"/img/{id_}/png", read_limit=1024, stall=stall) for _ in range(n)))
+    return await asyncio.gather(*(get(port, f"/img/{id_}/{RECIPE}/png", read_limit=1024, stall=stall) for _ in range(n)))
 
 
 def main():
@@ -106,6 +110,8 @@ def main():
     ap.add_argument("--slow", type=int, default=100)
     ap.add_argument("--stall", type=float, default=20.0)
     args = ap.parse_args()
+    global RECIPE
+    RECIPE = subprocess.check_output([args.binary, "recipe"], text=True).split()[0]
     data = tempfile.mkdtemp(prefix="imgpipe-load-")
     port = free_port()
     base = f"http://127.0.0.1:{port}"

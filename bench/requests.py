@@ -34,6 +34,10 @@ import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
+# The recipe version of the server's settings: variant paths carry it (a
+# path without it is a redirect, which is not what is measured here).
+RECIPE = ""
+
 
 def free_port():
     with socket.socket() as s:
@@ -139,6 +143,8 @@ def main():
     ap.add_argument("--uploads", type=int, default=3)
     ap.add_argument("--misses", type=int, default=3)
     args = ap.parse_args()
+    global RECIPE
+    RECIPE = subprocess.check_output([args.binary, "recipe"], text=True).split()[0]
     image = pathlib.Path(args.image).read_bytes()
     work = pathlib.Path(tempfile.mkdtemp(prefix="imgpipe-requests-"))
     procs = []
@@ -219,7 +225,7 @@ def main():
 
         start = snapshot()
         for i in range(args.misses):
-            status, headers, _ = request("GET", f"{base}/img/{ids[i % len(ids)]}/webp?w={600 + i}")
+            status, headers, _ = request("GET", f"{base}/img/{ids[i % len(ids)]}/{RECIPE}/webp?w={600 + i}")
             assert status == 200, status
         time.sleep(1)
         phases["miss"] = delta(start, snapshot())
@@ -261,8 +267,8 @@ def stored_bytes(moto_python, moto, stack, ids):
     )
     listing = json.loads(subprocess.check_output([moto_python, "-c", script, moto, stack["raw"], stack["processed"]]))
     raw = sum(size for _, size in listing[stack["raw"]]) / len(ids)
-    # img/<id>/<variant>; renders are img/<id>/<format>/<options>.
-    variants = sum(size for key, size in listing[stack["processed"]] if key.count("/") == 2)
+    # img/<id>/<recipe>/<variant>; renders are img/<id>/<recipe>/<format>/<options>.
+    variants = sum(size for key, size in listing[stack["processed"]] if key.count("/") == 3)
     return {"raw": round(raw), "variants_and_meta": round(variants / len(ids))}
 
 

@@ -39,6 +39,10 @@ import urllib.request
 
 from PIL import Image
 
+# The recipe version of the server's settings: variant paths carry it (a
+# path without it is a redirect, which is not what is measured here).
+RECIPE = ""
+
 
 def free_port():
     with socket.socket() as s:
@@ -129,6 +133,8 @@ def main():
     ap.add_argument("--upload-every", type=float, default=2.0)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
+    global RECIPE
+    RECIPE = subprocess.check_output([args.binary, "recipe"], text=True).split()[0]
     rng = random.Random(args.seed)
     data = tempfile.mkdtemp(prefix="imgpipe-soak-")
     port = free_port()
@@ -198,7 +204,7 @@ def main():
             if ready:
                 id_ = local.choice(ready)
                 fmt = local.choice(["webp", "jpeg", "png"])
-                timed("render", lambda: request("GET", f"{base}/img/{id_}/{fmt}?w={local.randint(50, 1200)}")[0])
+                timed("render", lambda: request("GET", f"{base}/img/{id_}/{RECIPE}/{fmt}?w={local.randint(50, 1200)}")[0])
             time.sleep(0.25)
 
     def hitter():
@@ -207,13 +213,13 @@ def main():
             if ready:
                 id_ = local.choice(ready)
                 v = local.choice(["jpeg", "jpeg-low", "webp", "thumb"])
-                timed("hit", lambda: request("GET", f"{base}/img/{id_}/{v}")[0])
+                timed("hit", lambda: request("GET", f"{base}/img/{id_}/{RECIPE}/{v}")[0])
             time.sleep(0.1)
 
     async def slow_one(id_):
         start = time.perf_counter()
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(f"GET /img/{id_}/png HTTP/1.1\r\nhost: soak\r\nconnection: close\r\n\r\n".encode())
+        writer.write(f"GET /img/{id_}/{RECIPE}/png HTTP/1.1\r\nhost: soak\r\nconnection: close\r\n\r\n".encode())
         await writer.drain()
         head = await reader.readuntil(b"\r\n\r\n")
         await reader.read(1024)
@@ -274,7 +280,7 @@ def main():
         if not m or m["status"] != "ready":
             continue
         for name, v in m["variants"].items():
-            status, body = request("GET", f"{base}/img/{id_}/{name}")
+            status, body = request("GET", f"{base}/img/{id_}/{RECIPE}/{name}")
             checked += 1
             if status != 200 or len(body) != v["bytes"]:
                 bad_variants.append(f"{id_}/{name}: {status}, {len(body)} of {v['bytes']} bytes")

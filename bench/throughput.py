@@ -89,7 +89,7 @@ def main():
             time.sleep(0.1)
         if meta["status"] != "ready":
             raise SystemExit(f"upload ended {meta['status']}: {meta.get('error')}")
-        url = f"{base}/img/{created['id']}/webp"
+        url = meta["variants"]["webp"]["url"]  # under the recipe version
         _, webp = request(url)
 
         # nginx's workers drop privileges: let them read the file.

@@ -40,10 +40,10 @@ pub mod meta;
 pub mod process;
 /// The local bounded work queue; resumes pending uploads at start.
 pub mod queue;
-/// `imgpipe reprocess`: the standard variants again for the current recipe.
-pub mod reprocess;
 /// Recipe versions: the hash of the settings that shape output bytes.
 pub mod recipe;
+/// `imgpipe reprocess`: the standard variants again for the current recipe.
+pub mod reprocess;
 /// `imgpipe serve` wiring: local stores, queue, graceful shutdown.
 pub mod serve;
 /// Blobs behind `BlobStore`: a folder locally, S3 in AWS.

@@ -220,7 +220,12 @@ async fn open_state(
 /// `imgpipe reprocess`: like `import`'s output, a progress bar on a
 /// terminal or one JSON line per image, and a summary. Exit 0 unless some
 /// image could not be done this time.
-async fn reprocess(config: Config, ids: Option<Vec<ImageId>>, data_dir: Option<PathBuf>, jobs: usize) -> anyhow::Result<ExitCode> {
+async fn reprocess(
+    config: Config,
+    ids: Option<Vec<ImageId>>,
+    data_dir: Option<PathBuf>,
+    jobs: usize,
+) -> anyhow::Result<ExitCode> {
     use std::io::IsTerminal;
     let clients = match config.backend {
         Backend::Aws { .. } => Some(imgpipe::aws::Clients::from_env(&config).await),

@@ -120,6 +120,9 @@ mod tests {
             assert!(Recipe::parse(bad).is_err(), "{bad}");
         }
         let described = describe(&Engine::new(Limits::default()));
-        assert!(described.contains("max_dimension 4096\n") && described.contains("thumb jpeg q80 300\n"), "{described}");
+        assert!(
+            described.contains("max_dimension 4096\n") && described.contains("thumb jpeg q80 300\n"),
+            "{described}"
+        );
     }
 }

@@ -217,7 +217,13 @@ pub fn parse(path: &str, query: Option<&str>, accept: Option<&str>) -> Result<Ca
                 if !opts.is_empty() {
                     return Err(TransformError::BadOptions(format!("{other} takes no options; use jpeg, webp or png")));
                 }
-                return Ok(Canonical { id, recipe, target: Target::Standard(standard), signature: None, negotiated: false });
+                return Ok(Canonical {
+                    id,
+                    recipe,
+                    target: Target::Standard(standard),
+                    signature: None,
+                    negotiated: false,
+                });
             }
         },
     };

@@ -260,7 +260,7 @@ function showReady(card, meta) {
   });
   $('.preview-form', card).addEventListener('submit', (ev) => {
     ev.preventDefault();
-    renderPreview(card, meta.id, Number(range.value));
+    renderPreview(card, meta, Number(range.value));
   });
   $('.delete', card).addEventListener('click', () => deleteImage(card, meta.id));
   $('.upload-result', card).hidden = false;
@@ -291,11 +291,14 @@ async function deleteImage(card, id) {
   }
 }
 
-async function renderPreview(card, id, width) {
+async function renderPreview(card, meta, width) {
   const fig = $('.preview-figure', card);
   const cap = $('.preview-caption', card);
   const img = $('.preview-img', card);
-  const url = `/img/${id}/webp?w=${width}`;
+  // Under the image's recipe: no redirect on the way (a path without one
+  // is answered with a redirect to the server's current recipe).
+  const base = meta.recipe ? `/img/${meta.id}/${meta.recipe}` : `/img/${meta.id}`;
+  const url = `${base}/webp?w=${width}`;
   cap.textContent = `Rendering ${width} px wide…`;
   fig.hidden = false;
   const started = performance.now();

@@ -1,7 +1,9 @@
 // imgpipe: CloudFront Function (cloudfront-js-2.0), viewer request on /img/*.
 //
-// Turns the query form (/img/<id>/webp?w=640&fit=cover) and `auto` into the
-// canonical path (/img/<id>/webp/w=640,fit=cover), so the cache key and the
+// Turns the query form (/img/<id>/<recipe>/webp?w=640&fit=cover) and `auto`
+// into the canonical path (/img/<id>/<recipe>/webp/w=640,fit=cover; the
+// recipe version is optional, and a path without it is redirected by the
+// app), so the cache key and the
 // processed bucket's key are the path alone, and answers 400 at the edge for
 // a bad id, variant or options. The rules are src/transform.rs's, and both
 // are held to tests/vectors/transform.json (infra/cloudfront/test.mjs).
@@ -16,6 +18,7 @@ var QUALITY_FORMATS = ['jpeg', 'webp'];
 var VARIANTS = ['jpeg', 'jpeg-low', 'webp', 'png', 'thumb'];
 var FITS = ['inside', 'cover', 'fill'];
 var ID = /^[0-7][0-9a-hjkmnp-tv-z]{25}$/;
+var RECIPE = /^r[0-9a-f]{8}$/;
 
 function Bad(code, detail) {
   this.code = code;
@@ -183,12 +186,22 @@ function canonicalize(path, pairs, accept) {
   var name = decode(segments[1]);
   if (name === null) throw new Bad('bad_variant', 'missing variant');
   name = asciiLower(name);
+  var base = '/img/' + id + '/';
+  var at = 2;
+  if (RECIPE.test(name)) {
+    base += name + '/';
+    if (segments.length < 3) throw new Bad('bad_variant', 'missing variant');
+    name = decode(segments[2]);
+    if (name === null) throw new Bad('bad_variant', 'missing variant');
+    name = asciiLower(name);
+    at = 3;
+  }
   var optsSegment = null;
-  if (segments.length >= 3) {
-    optsSegment = decode(segments[2]);
+  if (segments.length > at) {
+    optsSegment = decode(segments[at]);
     if (optsSegment === null) throw new Bad('bad_options', 'bad encoding');
   }
-  if (segments.length > 3) throw new Bad('bad_options', 'too many path segments');
+  if (segments.length > at + 1) throw new Bad('bad_options', 'too many path segments');
 
   var opts = {};
   if (optsSegment !== null) {
@@ -215,14 +228,14 @@ function canonicalize(path, pairs, accept) {
   } else {
     if (VARIANTS.indexOf(name) < 0) throw new Bad('bad_variant', 'unknown variant: ' + clip(name));
     if (Object.keys(opts).length > 0) throw new Bad('bad_options', name + ' takes no options; use jpeg, webp or png');
-    return { path: '/img/' + id + '/' + name, negotiated: false };
+    return { path: base + name, negotiated: false };
   }
   if (opts.q !== undefined && QUALITY_FORMATS.indexOf(format) < 0) {
     throw new Bad('bad_options', 'q does not apply to ' + format);
   }
   var q = opts.q === undefined ? DEFAULT_QUALITY : opts.q;
   if (opts.w === undefined && opts.h === undefined && q === DEFAULT_QUALITY) {
-    return { path: '/img/' + id + '/' + format, negotiated: negotiated };
+    return { path: base + format, negotiated: negotiated };
   }
   var fit = opts.w !== undefined && opts.h !== undefined && opts.fit !== undefined ? opts.fit : 'inside';
   var out = [];
@@ -231,7 +244,7 @@ function canonicalize(path, pairs, accept) {
   if (fit !== 'inside') out.push('fit=' + fit);
   if (q !== DEFAULT_QUALITY) out.push('q=' + q);
   if (opts.s !== undefined) out.push('s=' + opts.s);
-  return { path: '/img/' + id + '/' + format + '/' + out.join(','), negotiated: negotiated };
+  return { path: base + format + '/' + out.join(','), negotiated: negotiated };
 }
 
 // The query as sent: CloudFront hands it over as an object of (possibly

@@ -175,10 +175,7 @@ impl MetaStore for DynamoMeta {
         let filter = Filter {
             expression: "#status = :status AND created_at < :before",
             names: &[],
-            values: vec![
-                (":status", s(Status::Pending.as_str())),
-                (":before", s(created_before.unwrap_or("~"))),
-            ],
+            values: vec![(":status", s(Status::Pending.as_str())), (":before", s(created_before.unwrap_or("~")))],
         };
         self.scan_ids(filter).await
     }

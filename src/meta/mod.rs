@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::recipe::Recipe;
 use crate::keys::ImageId;
+use crate::recipe::Recipe;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetaError {

@@ -38,8 +38,8 @@ async fn preflights_are_answered_for_named_origins_without_a_token() {
         ("/uploads".to_string(), "POST", "POST, OPTIONS"),
         (format!("/_upload/{id}"), "PUT", "PUT, OPTIONS"),
         (format!("/meta/{id}"), "GET", "GET, HEAD, OPTIONS"),
-        (img(&id, "webp"), "GET", "GET, HEAD, OPTIONS"),
-        (img(&id, "webp/w=640"), "GET", "GET, HEAD, OPTIONS"),
+        (img(id, "webp"), "GET", "GET, HEAD, OPTIONS"),
+        (img(id, "webp/w=640"), "GET", "GET, HEAD, OPTIONS"),
     ] {
         let res = preflight(&app, &path, SITE, method).await;
         assert_eq!(res.status(), 204, "{path}");

@@ -101,7 +101,10 @@ async fn sigterm_with_a_client_that_stopped_reading_exits_by_the_deadline() {
     let id = put_png(&http, &base, noisy_png(3000, 2000, 9)).await;
     assert_eq!(final_status(&http, &base, &id).await, "ready");
     let mut reader = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    reader.write_all(format!("GET {} HTTP/1.1\r\nhost: x\r\n\r\n", crate::helpers::img(id, "png")).as_bytes()).await.unwrap();
+    reader
+        .write_all(format!("GET {} HTTP/1.1\r\nhost: x\r\n\r\n", crate::helpers::img(id, "png")).as_bytes())
+        .await
+        .unwrap();
     let mut first = [0u8; 1024];
     let n = reader.read(&mut first).await.unwrap();
     assert!(String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"));

@@ -42,12 +42,7 @@ async fn delete_removes_every_byte_and_is_idempotent() {
     let res = app.call(delete(&format!("/images/{id}"), None)).await;
     assert_eq!(res.status(), 204);
     assert!(files_of(&app, &id.to_string()).is_empty(), "{:?}", files_of(&app, &id.to_string()));
-    for path in [
-        format!("/meta/{id}"),
-        img(id, "webp"),
-        img(id, "webp/w=120"),
-        img(id, "png?w=50"),
-    ] {
+    for path in [format!("/meta/{id}"), img(id, "webp"), img(id, "webp/w=120"), img(id, "png?w=50")] {
         let res = app.get(&path).await;
         assert_eq!(res.status(), 410, "{path}");
         assert_eq!(json(res).await["code"], "deleted", "{path}");

@@ -53,9 +53,8 @@ async fn conditional_get_head_and_unknown_ids() {
     use md5::Digest;
     assert_eq!(etag, format!("\"{}\"", hex::encode(md5::Md5::digest(&body))));
 
-    let res = app
-        .call(Request::get(img(id, "thumb")).header("if-none-match", &etag).body(Body::empty()).unwrap())
-        .await;
+    let res =
+        app.call(Request::get(img(id, "thumb")).header("if-none-match", &etag).body(Body::empty()).unwrap()).await;
     assert_eq!(res.status(), 304);
     assert!(body_bytes(res).await.is_empty());
     let res = app.call(Request::head(img(id, "thumb")).body(Body::empty()).unwrap()).await;
@@ -72,9 +71,8 @@ async fn conditional_get_head_and_unknown_ids() {
     assert_eq!(res.status(), 404);
 
     // auto negotiates and says so.
-    let res = app
-        .call(Request::get(img(id, "auto")).header("accept", "image/webp,*/*").body(Body::empty()).unwrap())
-        .await;
+    let res =
+        app.call(Request::get(img(id, "auto")).header("accept", "image/webp,*/*").body(Body::empty()).unwrap()).await;
     assert_eq!(res.headers()["content-type"], "image/webp");
     assert_eq!(res.headers()["vary"], "Accept");
 }

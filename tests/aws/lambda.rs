@@ -209,6 +209,6 @@ async fn storage_faults_are_batch_item_failures_and_bad_images_are_not() {
     let bad_meta = call(&mut http, "GET", &format!("/meta/{bad}"), "", None).await.json();
     assert_eq!(bad_meta["status"], "failed");
     assert_eq!(bad_meta["error"]["code"], "unsupported_format");
-    let res = call(&mut http, "GET", &format!("/img/{bad}/jpeg"), "", None).await;
+    let res = call(&mut http, "GET", &format!("/img/{bad}/{}/jpeg", crate::recipe()), "", None).await;
     assert_eq!(res.status, 415);
 }

@@ -423,7 +423,11 @@ async fn delete_on_aws_removes_the_objects_and_invalidates_the_cdn() {
 
     let res = http.delete(format!("{base}/images/{id}")).send().await.unwrap();
     assert_eq!(res.status(), 204, "{}", serve.log());
-    for key in [format!("img/{id}/{}/webp", crate::recipe()), format!("img/{id}/{}/thumb", crate::recipe()), format!("img/{id}/{}/webp/w=40", crate::recipe())] {
+    for key in [
+        format!("img/{id}/{}/webp", crate::recipe()),
+        format!("img/{id}/{}/thumb", crate::recipe()),
+        format!("img/{id}/{}/webp/w=40", crate::recipe()),
+    ] {
         assert!(stack.object(&stack.processed, &key).await.is_none(), "{key} is still there");
     }
     assert!(stack.object(&stack.raw, &format!("uploads/{id}")).await.is_none());
@@ -441,4 +445,65 @@ async fn delete_on_aws_removes_the_objects_and_invalidates_the_cdn() {
     assert_eq!(http.delete(format!("{base}/images/{id}")).send().await.unwrap().status(), 204);
     assert!(worker.terminate().await.success());
     assert!(serve.terminate().await.success());
+}
+
+/// A recipe change on S3 + DynamoDB: `imgpipe reprocess --all --backend
+/// aws` writes the new recipe's variants under new keys and points the item
+/// at them; every object of the old recipe is left byte for byte.
+#[tokio::test]
+async fn a_recipe_change_on_aws_leaves_old_keys_untouched() {
+    use imgpipe::meta::MetaStore;
+    let Some(endpoint) = aws::moto() else { return };
+    let stack = Stack::create(&endpoint).await;
+    let library = aws::unique("library");
+    aws::create_bucket(&stack.clients, &library).await;
+    stack.clients.s3.put_object().bucket(&library).key("cat.jpg").body(jpeg(96, 64).into()).send().await.unwrap();
+    let run = |args: &[&str], max_dimension: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_imgpipe"))
+            .args(args)
+            .args(["--backend", "aws"])
+            .env_clear()
+            .envs(stack.env("https://cdn.example.test"))
+            .env("IMGPIPE_MAX_DIMENSION", max_dimension)
+            .current_dir(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let lines: Vec<serde_json::Value> =
+            String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        lines
+    };
+    let imported = run(&["import", &format!("s3://{library}/")], "4096");
+    assert_eq!(imported.last().unwrap()["summary"]["ready"], 1, "{imported:?}");
+    let meta = imgpipe::meta::dynamo::DynamoMeta::new(stack.clients.dynamodb.clone(), &stack.table);
+    let id = meta.by_source("cat.jpg").await.unwrap().unwrap();
+    let old = meta.get(&id).await.unwrap().unwrap();
+    let r1 = old.recipe.unwrap();
+    let listing = || async {
+        let res = stack.clients.s3.list_objects_v2().bucket(&stack.processed).prefix(format!("img/{id}/")).send();
+        let res = res.await.unwrap();
+        res.contents().iter().map(|o| (o.key().unwrap().to_string(), o.e_tag().unwrap().to_string())).collect()
+    };
+    let before: std::collections::BTreeMap<String, String> = listing().await;
+    assert_eq!(before.len(), 5);
+    assert!(before.keys().all(|k| k.starts_with(&format!("img/{id}/{r1}/"))), "{before:?}");
+
+    let reprocessed = run(&["reprocess", "--all"], "48");
+    assert_eq!(reprocessed.len(), 2, "one image and the summary: {reprocessed:?}");
+    let r2 = reprocessed[0]["recipe"].as_str().unwrap().to_string();
+    assert_ne!(r2, r1.to_string());
+    let new = meta.get(&id).await.unwrap().unwrap();
+    assert_eq!(new.recipe.map(|r| r.to_string()), Some(r2.clone()));
+    assert_eq!((new.variants["jpeg"].width, new.variants["jpeg"].height), (48, 32));
+    assert_eq!(new.variants["webp"].url, format!("https://cdn.example.test/img/{id}/{r2}/webp"));
+    let after: std::collections::BTreeMap<String, String> = listing().await;
+    for (key, etag) in &before {
+        assert_eq!(after.get(key), Some(etag), "{key} changed");
+    }
+    assert_eq!(after.keys().filter(|k| k.starts_with(&format!("img/{id}/{r2}/"))).count(), 5, "{after:?}");
+    let again = run(&["reprocess", "--all"], "48");
+    assert_eq!(again.len(), 1, "nothing left: {again:?}");
 }
