@@ -19,14 +19,14 @@ use crate::keys::{ImageId, Key};
 use crate::meta::{now_rfc3339, ErrorInfo, Metadata, Status};
 
 /// Give the object now at `source_key` (with `etag`) an id, and store its
-/// bytes as that id's upload. Ingest is the caller's next step.
+/// bytes as that id's upload. Ingest is the caller's next step. Taking the
+/// same object again writes nothing new: S3 refuses a second object at
+/// `uploads/<id>` (create-only), and the folder store replaces the file
+/// with the same bytes in one rename.
 pub async fn take(state: &AppState, source_key: &str, etag: &str, body: Bytes) -> Result<ImageId, IngestError> {
     let claim = Metadata::dropped(ImageId::new(), source_key, etag, body.len() as u64);
     let id = state.meta.claim_source(&claim).await?;
-    let raw = Key::raw(&id);
-    if state.raw.head(&raw).await?.is_none() {
-        state.raw.put(&raw, body, "application/octet-stream", "").await?;
-    }
+    state.raw.put(&Key::raw(&id), body, "application/octet-stream", "").await?;
     Ok(id)
 }
 

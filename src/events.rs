@@ -97,13 +97,15 @@ fn notice(r: S3Record, raw_bucket: &str) -> Notice {
 /// ingested. `None` when the object is gone again.
 pub async fn take_dropped(state: &AppState, key: &str) -> Result<Option<(ImageId, Outcome)>, IngestError> {
     let Some(at) = Key::dropped(key) else { return Ok(None) };
-    let Some(head) = state.raw.head(&at).await? else { return Ok(None) };
-    if head.len > state.config.limits.max_upload_bytes {
-        let id = dropin::refuse_too_large(state, key, &head.etag, head.len).await?;
+    // One GET: its headers say whether the body is worth reading at all.
+    let Some((info, body)) = state.raw.open(&at).await? else { return Ok(None) };
+    if info.len > state.config.limits.max_upload_bytes {
+        drop(body);
+        let id = dropin::refuse_too_large(state, key, &info.etag, info.len).await?;
         return Ok(Some((id, Outcome::Failed("too_large".into()))));
     }
-    let Some(object) = state.raw.get(&at).await? else { return Ok(None) };
-    let id = dropin::take(state, key, &object.info.etag, object.body).await?;
+    let body = crate::store::read_exactly(body, info.len).await?;
+    let id = dropin::take(state, key, &info.etag, body).await?;
     Ok(Some((id, ingest(state, id).await?)))
 }
 

@@ -7,6 +7,7 @@
 //! the next one.
 
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -58,20 +59,52 @@ enum At {
     Object(String),
 }
 
-/// Every file under `dir` (hidden files and folders skipped), named by its
-/// path relative to `dir` with `/` separators, sorted. Names that are not
-/// UTF-8 are returned separately.
-pub fn list_dir(dir: &Path) -> std::io::Result<(Vec<Entry>, Vec<PathBuf>)> {
-    let (mut entries, mut bad) = (Vec::new(), Vec::new());
+/// A regular file found under a folder.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// Its path relative to the folder, with `/` separators.
+    pub source_key: String,
+    pub path: PathBuf,
+    pub len: u64,
+    pub modified: SystemTime,
+}
+
+/// What `walk` saw.
+#[derive(Debug, Default)]
+pub struct Walk {
+    /// Sorted by `source_key`.
+    pub files: Vec<Found>,
+    /// Files whose names are not UTF-8 (and so cannot be a `source_key`).
+    pub not_utf8: Vec<PathBuf>,
+    /// Folders or entries that could not be read.
+    pub unreadable: Vec<(PathBuf, std::io::Error)>,
+}
+
+/// Every regular file under `dir`, hidden files and folders (`.name`, as
+/// `rsync` and editors write while copying) skipped: the one folder walk of
+/// `import` and of the local inbox.
+pub fn walk(dir: &Path) -> Walk {
+    let mut out = Walk::default();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d)? {
-            let e = e?;
-            if e.file_name().to_string_lossy().starts_with('.') {
+        let entries = match std::fs::read_dir(&d) {
+            Ok(entries) => entries,
+            Err(e) => {
+                out.unreadable.push((d, e));
                 continue;
             }
-            let meta = e.metadata()?;
-            let path = e.path();
+        };
+        for e in entries {
+            let (path, meta) = match e.and_then(|e| Ok((e.path(), e.metadata()?))) {
+                Ok(found) => found,
+                Err(e) => {
+                    out.unreadable.push((d.clone(), e));
+                    continue;
+                }
+            };
+            if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
+                continue;
+            }
             if meta.is_dir() {
                 stack.push(path);
                 continue;
@@ -82,13 +115,35 @@ pub fn list_dir(dir: &Path) -> std::io::Result<(Vec<Entry>, Vec<PathBuf>)> {
             let rel = path.strip_prefix(dir).unwrap_or(&path);
             let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
             match parts {
-                Some(parts) => entries.push(Entry { source_key: parts.join("/"), len: meta.len(), at: At::File(path) }),
-                None => bad.push(path),
+                Some(parts) => out.files.push(Found {
+                    source_key: parts.join("/"),
+                    len: meta.len(),
+                    modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                    path,
+                }),
+                None => out.not_utf8.push(path),
             }
         }
     }
-    entries.sort_by(|a, b| a.source_key.cmp(&b.source_key));
-    Ok((entries, bad))
+    out.files.sort_by(|a, b| a.source_key.cmp(&b.source_key));
+    out
+}
+
+/// Every file under `dir` (see `walk`), named by its path relative to
+/// `dir`. Names that are not UTF-8 are returned separately; anything
+/// unreadable is an error, so an import never silently leaves part of a
+/// folder behind.
+pub fn list_dir(dir: &Path) -> std::io::Result<(Vec<Entry>, Vec<PathBuf>)> {
+    let walked = walk(dir);
+    if let Some((path, e)) = walked.unreadable.into_iter().next() {
+        return Err(std::io::Error::new(e.kind(), format!("{}: {e}", path.display())));
+    }
+    let entries = walked
+        .files
+        .into_iter()
+        .map(|f| Entry { source_key: f.source_key, len: f.len, at: At::File(f.path) })
+        .collect();
+    Ok((entries, walked.not_utf8))
 }
 
 /// Every object under `prefix` in `bucket` (folder markers skipped), named

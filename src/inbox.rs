@@ -19,6 +19,7 @@ use bytes::Bytes;
 
 use crate::app::AppState;
 use crate::dropin;
+use crate::import::{walk, Found};
 use crate::keys::ImageId;
 use crate::store::etag_of;
 
@@ -52,16 +53,24 @@ impl Inbox {
     /// next pass.
     pub async fn pass(&mut self, state: &AppState) -> Vec<ImageId> {
         let dir = self.dir.clone();
-        let listed = tokio::task::spawn_blocking(move || list(&dir)).await.unwrap_or_default();
+        let walked = tokio::task::spawn_blocking(move || walk(&dir)).await.unwrap_or_default();
         let mut taken = Vec::new();
         let mut now_seen = Seen::new();
-        for (path, len, modified) in listed {
+        for path in walked.not_utf8 {
+            if !self.seen.contains_key(&path) {
+                tracing::warn!(path = %path.display(), "inbox file name is not UTF-8; rename it to have it taken");
+            }
+            now_seen.insert(path, (0, SystemTime::UNIX_EPOCH));
+        }
+        for (path, e) in walked.unreadable {
+            tracing::warn!(path = %path.display(), error = %e, "cannot read this part of the inbox");
+        }
+        for Found { source_key: key, path, len, modified } in walked.files {
             let settled = self.seen.get(&path) == Some(&(len, modified));
             now_seen.insert(path.clone(), (len, modified));
             if !settled {
                 continue;
             }
-            let Some(key) = self.source_key(&path) else { continue };
             match take_file(state, &self.dir, &path, &key, len).await {
                 Ok(id) => {
                     now_seen.remove(&path);
@@ -73,22 +82,6 @@ impl Inbox {
         }
         self.seen = now_seen;
         taken
-    }
-
-    /// `inbox/holiday/cat.jpg` → `holiday/cat.jpg`; `None` (and a warning
-    /// once) for a name that is not UTF-8.
-    fn source_key(&self, path: &Path) -> Option<String> {
-        let rel = path.strip_prefix(&self.dir).ok()?;
-        let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
-        match parts {
-            Some(parts) => Some(parts.join("/")),
-            None => {
-                if !self.seen.contains_key(path) {
-                    tracing::warn!(path = %path.display(), "inbox file name is not UTF-8; rename it to have it taken");
-                }
-                None
-            }
-        }
     }
 }
 
@@ -117,29 +110,6 @@ async fn take_file(state: &AppState, dir: &Path, path: &Path, key: &str, len: u6
     // Stored: the file can go.
     tokio::fs::remove_file(path).await?;
     Ok(id)
-}
-
-/// Every regular, non-hidden file under `dir` (hidden folders skipped),
-/// with its length and modification time.
-fn list(dir: &Path) -> Vec<(PathBuf, u64, SystemTime)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
-        for e in entries.flatten() {
-            if e.file_name().to_string_lossy().starts_with('.') {
-                continue;
-            }
-            let Ok(meta) = e.metadata() else { continue };
-            if meta.is_dir() {
-                stack.push(e.path());
-            } else if meta.is_file() {
-                out.push((e.path(), meta.len(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH)));
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// Watch the inbox for ever (abort the task to stop: every step is safe

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::app::AppState;
 use crate::engine::{EngineError, Variant};
 use crate::keys::{ImageId, Key};
-use crate::meta::{now_rfc3339, ErrorInfo, MetaError, Metadata, Original, Status, VariantMeta};
+use crate::meta::{now_rfc3339, ErrorInfo, MetaError, Metadata, Original, Status, Stored, VariantMeta};
 use crate::store::{StoreError, IMMUTABLE};
 
 #[derive(Debug, thiserror::Error)]
@@ -158,10 +158,11 @@ async fn run(state: &AppState, id: ImageId, existing: Option<Metadata>) -> Resul
         frames: info.animated.then_some(info.frames),
     });
     meta.status = Status::Ready;
-    state.meta.put(&meta).await?;
-    // Deleted while this ran: the put above was refused; take the
-    // variants written since the delete removed the others.
-    if state.meta.get(&id).await?.is_some_and(|m| m.status == Status::Deleted) {
+    // Kept: deleted while this ran (or made newer by another run). Only
+    // then is the item read again: after a delete, the variants written
+    // since it removed the others are taken back.
+    let kept = state.meta.put(&meta).await? == Stored::Kept;
+    if kept && state.meta.get(&id).await?.is_some_and(|m| m.status == Status::Deleted) {
         state.processed.delete_variants(&id).await?;
         return Ok(Outcome::AlreadyDone);
     }

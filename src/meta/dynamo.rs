@@ -11,7 +11,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
-use super::{MetaError, MetaStore, Metadata, Status};
+use super::{MetaError, MetaStore, Metadata, Status, Stored};
 use crate::aws::is_transient;
 use crate::keys::ImageId;
 use crate::recipe::Recipe;
@@ -132,7 +132,7 @@ impl MetaStore for DynamoMeta {
         res.item.map(|item| serde_dynamo::from_item(item).map_err(|e| MetaError::Corrupt(e.to_string()))).transpose()
     }
 
-    async fn put(&self, meta: &Metadata) -> Result<(), MetaError> {
+    async fn put(&self, meta: &Metadata) -> Result<Stored, MetaError> {
         let item: std::collections::HashMap<String, AttributeValue> =
             serde_dynamo::to_item(meta).map_err(|e| MetaError::Corrupt(e.to_string()))?;
         // New, or replacing a pending item; a final item only by a final one
@@ -160,10 +160,10 @@ impl MetaStore for DynamoMeta {
                 .expression_attribute_values(":deleted", s(Status::Deleted.as_str()));
         }
         match req.send().await {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(Stored::Written),
             Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
                 tracing::debug!(id = %meta.id, status = meta.status.as_str(), "kept the stored item: it is final or newer");
-                Ok(())
+                Ok(Stored::Kept)
             }
             Err(e) => Err(failure(e)),
         }

@@ -161,14 +161,23 @@ pub fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
+/// What a [`MetaStore::put`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    Written,
+    /// The stored item was kept: it is final and this one is pending, it
+    /// is newer, or it is a tombstone.
+    Kept,
+}
+
 /// One item per id: DynamoDB or SQLite.
 #[async_trait]
 pub trait MetaStore: Send + Sync {
     async fn get(&self, id: &ImageId) -> Result<Option<Metadata>, MetaError>;
     /// Upsert; a `pending` item never replaces a `ready` or `failed` one,
     /// and nothing replaces a `deleted` one (that put is a no-op, not an
-    /// error).
-    async fn put(&self, meta: &Metadata) -> Result<(), MetaError>;
+    /// error, and answers `Kept`).
+    async fn put(&self, meta: &Metadata) -> Result<Stored, MetaError>;
     /// Ids still `pending`, oldest first; with `created_before` (RFC 3339),
     /// only those created before it.
     async fn pending(&self, created_before: Option<&str>) -> Result<Vec<ImageId>, MetaError>;

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{MetaError, MetaStore, Metadata};
+use super::{MetaError, MetaStore, Metadata, Stored};
 use crate::keys::ImageId;
 use crate::recipe::Recipe;
 
@@ -104,7 +104,7 @@ impl MetaStore for SqliteMeta {
         .await
     }
 
-    async fn put(&self, meta: &Metadata) -> Result<(), MetaError> {
+    async fn put(&self, meta: &Metadata) -> Result<Stored, MetaError> {
         let id = meta.id.to_string();
         let status = meta.status.as_str();
         let created = meta.created_at.clone();
@@ -112,7 +112,7 @@ impl MetaStore for SqliteMeta {
         self.with(move |c| {
             // A pending write never replaces a ready or failed item, nor an
             // older final write a newer one; nothing replaces a tombstone.
-            c.execute(
+            let changed = c.execute(
                 "INSERT INTO images (id, status, created_at, item) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (id) DO UPDATE SET status = excluded.status, item = excluded.item
                  WHERE images.status != 'deleted'
@@ -122,7 +122,7 @@ impl MetaStore for SqliteMeta {
                 params![id, status, created, item],
             )
             .map_err(backend)?;
-            Ok(())
+            Ok(if changed > 0 { Stored::Written } else { Stored::Kept })
         })
         .await
     }

@@ -281,7 +281,17 @@ impl BlobStore for FsStore {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
                 Err(e) => return Err(e.into()),
             };
-            std::fs::remove_dir_all(&dir)?;
+            // A render writing into the folder meanwhile makes the last
+            // rmdir fail: go again (that render finds the tombstone after
+            // its write and removes what it wrote).
+            for attempt in 0.. {
+                match std::fs::remove_dir_all(&dir) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty && attempt < 20 => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
             Ok(n)
         })
         .await

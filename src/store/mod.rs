@@ -100,23 +100,13 @@ pub trait BlobStore: Send + Sync {
     async fn put_stream(
         &self,
         key: &Key,
-        mut body: BoxStream<'static, Result<Bytes, std::io::Error>>,
+        body: BoxStream<'static, Result<Bytes, std::io::Error>>,
         len: u64,
         content_type: &str,
         cache_control: &str,
     ) -> Result<(), StoreError> {
-        let mut buf = bytes::BytesMut::new();
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk?;
-            if buf.len() as u64 + chunk.len() as u64 > len {
-                return Err(StoreError::Length { expected: len, longer: true });
-            }
-            buf.extend_from_slice(&chunk);
-        }
-        if (buf.len() as u64) < len {
-            return Err(StoreError::Length { expected: len, longer: false });
-        }
-        self.put(key, buf.freeze(), content_type, cache_control).await
+        let body = read_exactly(body, len).await?;
+        self.put(key, body, content_type, cache_control).await
     }
     /// Remove the object at `key`; one that is not there is no error.
     async fn delete(&self, key: &Key) -> Result<(), StoreError>;
@@ -125,6 +115,23 @@ pub trait BlobStore: Send + Sync {
     async fn delete_variants(&self, id: &ImageId) -> Result<usize, StoreError>;
     /// Whether the store answers at all (for `/health`).
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// A body that must be exactly `len` bytes, collected; it is cut off as
+/// soon as it runs longer. More or fewer is `StoreError::Length`.
+pub async fn read_exactly(mut body: ByteStream, len: u64) -> Result<Bytes, StoreError> {
+    let mut buf = bytes::BytesMut::with_capacity(usize::try_from(len).unwrap_or(0).min(64 << 20));
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        if buf.len() as u64 + chunk.len() as u64 > len {
+            return Err(StoreError::Length { expected: len, longer: true });
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    if (buf.len() as u64) < len {
+        return Err(StoreError::Length { expected: len, longer: false });
+    }
+    Ok(buf.freeze())
 }
 
 /// Quoted hex MD5: the ETag of a single-part S3 object.

@@ -1,35 +1,10 @@
 //! Crash safety: SIGKILL the real server while jobs are queued, start it
 //! again on the same data dir, and every upload ends `ready`.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use crate::helpers::{create_over_http, noisy_png};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn start(port: u16, data: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_imgpipe"))
-        .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(data)
-        .env_remove("IMGPIPE_PUBLIC_BASE_URL")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-async fn wait_up(http: &reqwest::Client, base: &str) {
-    for _ in 0..100 {
-        if http.get(format!("{base}/health")).send().await.is_ok_and(|r| r.status() == 200) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("server did not come up");
-}
+use crate::helpers::{create_over_http, free_port, noisy_png, start, wait_up};
 
 /// POST /uploads and the PUT of a PNG; returns its id.
 async fn put_png(http: &reqwest::Client, base: &str, bytes: Vec<u8>) -> String {
@@ -60,7 +35,7 @@ async fn sigkill_with_queued_jobs_loses_nothing() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let mut server = start(port, data.path());
+    let mut server = start(port, data.path(), &[]);
     wait_up(&http, &base).await;
 
     let mut ids = Vec::new();
@@ -76,7 +51,7 @@ async fn sigkill_with_queued_jobs_loses_nothing() {
     server.wait().unwrap();
     assert!(pending_at_kill > 0, "the test needs work still queued when the server dies");
 
-    let mut server = start(port, data.path());
+    let mut server = start(port, data.path(), &[]);
     wait_up(&http, &base).await;
     for id in &ids {
         assert_eq!(final_status(&http, &base, id).await, "ready", "{id} after restart");
@@ -95,7 +70,7 @@ async fn sigterm_with_a_client_that_stopped_reading_exits_by_the_deadline() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let mut server = start(port, data.path());
+    let mut server = start(port, data.path(), &[]);
     wait_up(&http, &base).await;
     // A PNG variant far larger than the socket buffers.
     let id = put_png(&http, &base, noisy_png(3000, 2000, 9)).await;

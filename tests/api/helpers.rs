@@ -182,6 +182,34 @@ impl TestApp {
     }
 }
 
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `imgpipe serve` as a process on `port` and `data`, with `env` added.
+pub fn start(port: u16, data: &std::path::Path, env: &[(&str, &str)]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_imgpipe"))
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(data)
+        .env_remove("IMGPIPE_PUBLIC_BASE_URL")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Until `base` answers `/health` with 200 (10 s at most).
+pub async fn wait_up(http: &reqwest::Client, base: &str) {
+    for _ in 0..100 {
+        if http.get(format!("{base}/health")).send().await.is_ok_and(|r| r.status() == 200) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("server did not come up");
+}
+
 /// `/img/<id>/<recipe>/<rest>` (`rest`: `webp`, `webp/w=10`, `webp?w=10`)
 /// for the recipe of the default settings, which every test server has.
 pub fn img(id: impl std::fmt::Display, rest: &str) -> String {

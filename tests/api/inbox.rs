@@ -6,33 +6,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::helpers::noisy_png;
+use crate::helpers::{free_port, noisy_png, start, wait_up};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn start(port: u16, data: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_imgpipe"))
-        .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(data)
-        .env_remove("IMGPIPE_PUBLIC_BASE_URL")
-        .env("IMGPIPE_MAX_UPLOAD_BYTES", "400000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-async fn wait_up(http: &reqwest::Client, base: &str) {
-    for _ in 0..100 {
-        if http.get(format!("{base}/health")).send().await.is_ok_and(|r| r.status() == 200) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("server did not come up");
-}
+/// The size limit these servers run with, so a file can be over it.
+const LIMIT: &[(&str, &str)] = &[("IMGPIPE_MAX_UPLOAD_BYTES", "400000")];
 
 /// The newest image from `key` once final and not `other` (60 s at most).
 async fn dropped(http: &reqwest::Client, base: &str, key: &str, other: Option<&str>) -> serde_json::Value {
@@ -79,7 +56,7 @@ async fn files_in_the_inbox_become_images_and_survive_a_kill() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let mut server = start(port, data.path());
+    let mut server = start(port, data.path(), LIMIT);
     wait_up(&http, &base).await;
     assert!(inbox.is_dir(), "serve makes the inbox");
 
@@ -100,7 +77,7 @@ async fn files_in_the_inbox_become_images_and_survive_a_kill() {
     server.kill().unwrap();
     server.wait().unwrap();
 
-    let mut server = start(port, data.path());
+    let mut server = start(port, data.path(), LIMIT);
     wait_up(&http, &base).await;
     let mut ids = Vec::new();
     for (key, bytes) in &photos {
@@ -219,7 +196,7 @@ async fn import_a_folder_resumes_after_a_kill_and_a_second_run_does_nothing() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let mut server = start(port, data.path());
+    let mut server = start(port, data.path(), LIMIT);
     wait_up(&http, &base).await;
     for key in &keys {
         let meta = dropped(&http, &base, key, None).await;

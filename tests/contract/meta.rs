@@ -1,7 +1,7 @@
 //! The `MetaStore` contract.
 
 use imgpipe::keys::ImageId;
-use imgpipe::meta::{Declared, ErrorInfo, MetaStore, Metadata, Status};
+use imgpipe::meta::{Declared, ErrorInfo, MetaStore, Metadata, Status, Stored};
 
 fn declared() -> Declared {
     Declared { content_type: "image/jpeg".into(), content_length: 10 }
@@ -26,19 +26,19 @@ pub async fn contract(meta: &dyn MetaStore) {
     let mut ready = pending.clone();
     ready.status = Status::Ready;
     ready.updated_at = "2030-01-01T00:00:00Z".into();
-    meta.put(&ready).await.unwrap();
+    assert_eq!(meta.put(&ready).await.unwrap(), Stored::Written);
     assert_eq!(meta.get(&id).await.unwrap().unwrap(), ready);
     assert!(!meta.pending(None).await.unwrap().contains(&id));
 
     // Never back: a late pending write leaves the ready item as it is.
-    meta.put(&pending).await.unwrap();
+    assert_eq!(meta.put(&pending).await.unwrap(), Stored::Kept);
     assert_eq!(meta.get(&id).await.unwrap().unwrap(), ready);
 
     // An older final write does not replace a newer one.
     let mut stale = ready.clone();
     stale.status = Status::Failed;
     stale.updated_at = "2029-12-31T23:59:59Z".into();
-    meta.put(&stale).await.unwrap();
+    assert_eq!(meta.put(&stale).await.unwrap(), Stored::Kept);
     assert_eq!(meta.get(&id).await.unwrap().unwrap(), ready);
 
     // Failed is final too, and keeps its error code.
@@ -143,7 +143,7 @@ pub async fn delete_contract(meta: &dyn MetaStore) {
         let mut late = item.clone();
         late.status = status;
         late.updated_at = updated_at.into();
-        meta.put(&late).await.unwrap();
+        assert_eq!(meta.put(&late).await.unwrap(), Stored::Kept, "{status:?} over a tombstone");
         assert_eq!(meta.get(&id).await.unwrap().unwrap().status, Status::Deleted, "{status:?} replaced a tombstone");
     }
     let again = meta.claim_source(&Metadata::dropped(ImageId::new(), &key, "\"ddd\"", 5)).await.unwrap();
