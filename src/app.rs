@@ -50,7 +50,7 @@ impl AppState {
         meta: Arc<dyn MetaStore>,
         config: Arc<Config>,
     ) -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cores = crate::cpu::cores();
         AppState {
             raw,
             processed,

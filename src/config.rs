@@ -239,7 +239,7 @@ impl Config {
         if signing_key.as_ref().is_some_and(|k| k.trim_ascii().is_empty()) {
             return Err(invalid("IMGPIPE_SIGNING_KEY", "unset, or a key that is not blank", &get));
         }
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+        let cores = crate::cpu::cores() as u64;
         let max_queued_renders = number(&get, "IMGPIPE_MAX_QUEUED_RENDERS", 8 * cores)? as usize;
         Ok(Config {
             parameters_path,

@@ -9,6 +9,12 @@ use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+/// The cores this process may use (1 when the platform cannot say): the
+/// one count behind the pool, the default job counts and the render queue.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CpuError {
     /// The wait queue is full: shed the request (503 with Retry-After).

@@ -268,6 +268,15 @@ async fn reprocess(
     Ok(if summary.errors == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
+/// For a command run by hand: the URLs in metadata are the local
+/// server's, at `IMGPIPE_ADDR` (or its default), unless
+/// `IMGPIPE_PUBLIC_BASE_URL` says otherwise.
+fn default_public_base(config: &mut Config) {
+    if config.public_base_url.is_empty() {
+        config.public_base_url = format!("http://{}", env("IMGPIPE_ADDR").unwrap_or("127.0.0.1:8080".into()));
+    }
+}
+
 fn parse_variant(s: &str) -> Result<Variant, String> {
     Variant::from_name(s.trim()).ok_or_else(|| format!("unknown variant {s:?} (jpeg, jpeg-low, webp, png, thumb)"))
 }
@@ -384,10 +393,8 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Import { source, backend: _, data_dir, jobs } => {
             let mut config = full_config()?;
             let source = imgpipe::import::Source::parse(&source).map_err(anyhow::Error::msg)?;
-            if config.public_base_url.is_empty() {
-                config.public_base_url = format!("http://{}", env("IMGPIPE_ADDR").unwrap_or("127.0.0.1:8080".into()));
-            }
-            let jobs = jobs.unwrap_or_else(|| 2 * std::thread::available_parallelism().map_or(1, |n| n.get()));
+            default_public_base(&mut config);
+            let jobs = jobs.unwrap_or_else(|| 2 * imgpipe::cpu::cores());
             runtime()?.block_on(import(config, source, data_dir, jobs))
         }
         Command::Reprocess { ids, all, backend: _, data_dir, jobs } => {
@@ -400,10 +407,8 @@ fn run() -> anyhow::Result<ExitCode> {
                 ),
             };
             let mut config = full_config()?;
-            if config.public_base_url.is_empty() {
-                config.public_base_url = format!("http://{}", env("IMGPIPE_ADDR").unwrap_or("127.0.0.1:8080".into()));
-            }
-            let jobs = jobs.unwrap_or_else(|| 2 * std::thread::available_parallelism().map_or(1, |n| n.get()));
+            default_public_base(&mut config);
+            let jobs = jobs.unwrap_or_else(|| 2 * imgpipe::cpu::cores());
             runtime()?.block_on(reprocess(config, ids, data_dir, jobs))
         }
         Command::Recipe => {
@@ -416,7 +421,7 @@ fn run() -> anyhow::Result<ExitCode> {
             let engine = Engine::new(limits()?);
             let files = process::expand_inputs(&inputs).context("reading inputs")?;
             let variants = variants.unwrap_or_else(|| Variant::ALL.to_vec());
-            let workers = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let workers = jobs.unwrap_or_else(|| imgpipe::cpu::cores());
             let reports = process::run(&engine, &files, &out, &variants, workers, |r| {
                 if json {
                     println!("{}", serde_json::to_string(r).unwrap_or_default());

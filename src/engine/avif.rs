@@ -29,7 +29,7 @@ pub(super) struct Avif {
 /// Decoder threads per image: AVIF tiles decode in parallel, and an AVIF
 /// decode is slower than a JPEG one of the same size.
 fn threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get()).min(4)
+    crate::cpu::cores().min(4)
 }
 
 pub(super) fn decode(
