@@ -136,7 +136,6 @@ async fn import(
     jobs: usize,
 ) -> anyhow::Result<ExitCode> {
     use imgpipe::import::{self, Source};
-    use std::io::IsTerminal;
     let needs_aws = matches!(config.backend, Backend::Aws { .. }) || matches!(source, Source::S3 { .. });
     let clients = match needs_aws {
         true => Some(imgpipe::aws::Clients::from_env(&config).await),
@@ -159,30 +158,13 @@ async fn import(
             (entries, Some(imgpipe::store::s3::S3Store::new(clients.s3.clone(), bucket)))
         }
     };
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = indicatif::ProgressBar::new(entries.len() as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed} {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
-    });
-    let summary = import::run(&state, bucket, entries, jobs, |r| match &bar {
-        Some(bar) => {
-            if r.status != "ready" {
-                let why = r.message.as_deref().unwrap_or_default();
-                bar.println(format!("{} {}: {why}", r.status, r.source_key));
-            }
-            bar.set_message(r.source_key.clone());
-            bar.inc(1);
-        }
-        None => println!("{}", serde_json::to_string(r).unwrap_or_default()),
+    let progress = Progress::new(entries.len());
+    let summary = import::run(&state, bucket, entries, jobs, |r| {
+        let problem = (r.status != "ready").then(|| r.message.as_deref().unwrap_or_default());
+        progress.item(r, &r.source_key, r.status, problem);
     })
     .await;
-    match bar {
-        Some(bar) => bar.finish_and_clear(),
-        None => println!("{}", serde_json::json!({ "summary": summary })),
-    }
+    progress.finish(&summary);
     eprintln!(
         "{} ready, {} failed, {} not imported (run again){}",
         summary.ready,
@@ -194,6 +176,47 @@ async fn import(
         }
     );
     Ok(if summary.failed + summary.errors == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// How a command run by hand reports: a progress bar on a terminal (with
+/// each problem printed above it), or one JSON line per item otherwise and
+/// a last `{"summary": …}` line.
+struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    fn new(len: usize) -> Self {
+        use std::io::IsTerminal;
+        Progress(std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(len as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        }))
+    }
+
+    /// One item done: `report` as a JSON line, or `name` on the bar and the
+    /// `problem`, if any, above it.
+    fn item(&self, report: &impl serde::Serialize, name: &str, status: &str, problem: Option<&str>) {
+        match &self.0 {
+            Some(bar) => {
+                if let Some(why) = problem {
+                    bar.println(format!("{status} {name}: {why}"));
+                }
+                bar.set_message(name.to_string());
+                bar.inc(1);
+            }
+            None => println!("{}", serde_json::to_string(report).unwrap_or_default()),
+        }
+    }
+
+    fn finish(self, summary: &impl serde::Serialize) {
+        match self.0 {
+            Some(bar) => bar.finish_and_clear(),
+            None => println!("{}", serde_json::json!({ "summary": summary })),
+        }
+    }
 }
 
 /// The backend's state for a command run by hand (`import`, `reprocess`):
@@ -226,7 +249,6 @@ async fn reprocess(
     data_dir: Option<PathBuf>,
     jobs: usize,
 ) -> anyhow::Result<ExitCode> {
-    use std::io::IsTerminal;
     let clients = match config.backend {
         Backend::Aws { .. } => Some(imgpipe::aws::Clients::from_env(&config).await),
         Backend::Local { .. } => None,
@@ -237,30 +259,14 @@ async fn reprocess(
         Some(ids) => ids,
         None => state.meta.outdated(recipe).await.context("listing the images made with another recipe")?,
     };
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = indicatif::ProgressBar::new(ids.len() as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed} {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
-    });
-    let summary = imgpipe::reprocess::run(&state, ids, jobs, |r| match &bar {
-        Some(bar) => {
-            if matches!(r.status, "refused" | "error") {
-                let why = r.code.as_deref().or(r.message.as_deref()).unwrap_or_default();
-                bar.println(format!("{} {}: {why}", r.status, r.id));
-            }
-            bar.set_message(r.id.to_string());
-            bar.inc(1);
-        }
-        None => println!("{}", serde_json::to_string(r).unwrap_or_default()),
+    let progress = Progress::new(ids.len());
+    let summary = imgpipe::reprocess::run(&state, ids, jobs, |r| {
+        let problem = matches!(r.status, "refused" | "error")
+            .then(|| r.code.as_deref().or(r.message.as_deref()).unwrap_or_default());
+        progress.item(r, &r.id.to_string(), r.status, problem);
     })
     .await;
-    match bar {
-        Some(bar) => bar.finish_and_clear(),
-        None => println!("{}", serde_json::json!({ "summary": summary })),
-    }
+    progress.finish(&summary);
     eprintln!(
         "recipe {recipe}: {} reprocessed, {} already current or not ready, {} refused by the current settings, {} not done (run again)",
         summary.ready, summary.unchanged, summary.refused, summary.errors
@@ -421,7 +427,7 @@ fn run() -> anyhow::Result<ExitCode> {
             let engine = Engine::new(limits()?);
             let files = process::expand_inputs(&inputs).context("reading inputs")?;
             let variants = variants.unwrap_or_else(|| Variant::ALL.to_vec());
-            let workers = jobs.unwrap_or_else(|| imgpipe::cpu::cores());
+            let workers = jobs.unwrap_or_else(imgpipe::cpu::cores);
             let reports = process::run(&engine, &files, &out, &variants, workers, |r| {
                 if json {
                     println!("{}", serde_json::to_string(r).unwrap_or_default());
