@@ -23,6 +23,21 @@ fn backend(e: impl std::error::Error + Send + Sync + 'static) -> MetaError {
 }
 
 impl SqliteMeta {
+    /// The ids a one-parameter `SELECT id …` answers, in its order.
+    async fn ids(&self, sql: &'static str, param: String) -> Result<Vec<ImageId>, MetaError> {
+        self.with(move |c| {
+            let mut stmt = c.prepare(sql).map_err(backend)?;
+            let ids = stmt
+                .query_map(params![param], |r| r.get::<_, String>(0))
+                .map_err(backend)?
+                .filter_map(|r| r.ok())
+                .filter_map(|s| ImageId::parse(&s).ok())
+                .collect();
+            Ok(ids)
+        })
+        .await
+    }
+
     /// Open (or create) `<data_dir>/meta.sqlite3`. A file that is there
     /// but empty or damaged is an error, never silently a new database:
     /// the metadata of every image would be lost.
@@ -130,39 +145,14 @@ impl MetaStore for SqliteMeta {
     async fn pending(&self, created_before: Option<&str>) -> Result<Vec<ImageId>, MetaError> {
         // Every RFC 3339 time we write sorts after "", and none after "~".
         let before = created_before.unwrap_or("~").to_string();
-        self.with(move |c| {
-            let mut stmt = c
-                .prepare("SELECT id FROM images WHERE status = 'pending' AND created_at < ?1 ORDER BY created_at, id")
-                .map_err(backend)?;
-            let ids = stmt
-                .query_map(params![before], |r| r.get::<_, String>(0))
-                .map_err(backend)?
-                .filter_map(|r| r.ok())
-                .filter_map(|s| ImageId::parse(&s).ok())
-                .collect();
-            Ok(ids)
-        })
-        .await
+        self.ids("SELECT id FROM images WHERE status = 'pending' AND created_at < ?1 ORDER BY created_at, id", before)
+            .await
     }
 
     async fn outdated(&self, recipe: Recipe) -> Result<Vec<ImageId>, MetaError> {
-        let recipe = recipe.to_string();
-        self.with(move |c| {
-            let mut stmt = c
-                .prepare(
-                    "SELECT id FROM images WHERE status = 'ready'
-                       AND coalesce(json_extract(item, '$.recipe'), '') != ?1 ORDER BY created_at, id",
-                )
-                .map_err(backend)?;
-            let ids = stmt
-                .query_map(params![recipe], |r| r.get::<_, String>(0))
-                .map_err(backend)?
-                .filter_map(|r| r.ok())
-                .filter_map(|s| ImageId::parse(&s).ok())
-                .collect();
-            Ok(ids)
-        })
-        .await
+        let sql = "SELECT id FROM images WHERE status = 'ready'
+                     AND coalesce(json_extract(item, '$.recipe'), '') != ?1 ORDER BY created_at, id";
+        self.ids(sql, recipe.to_string()).await
     }
 
     async fn delete_pending(&self, id: &ImageId) -> Result<bool, MetaError> {

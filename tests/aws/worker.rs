@@ -309,6 +309,25 @@ async fn settings_come_from_ssm_parameters() {
     assert!(worker.log().contains("settings from SSM parameters"), "{}", worker.log());
 }
 
+/// A command run by hand (`import`, `reprocess`) against `stack` with
+/// `--backend aws` and `env` added: it must succeed; its JSON lines.
+fn command(stack: &Stack, args: &[&str], env: &[(&str, &str)]) -> Vec<serde_json::Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_imgpipe"))
+        .args(args)
+        .args(["--backend", "aws"])
+        .env_clear()
+        .envs(stack.env("https://cdn.example.test"))
+        .envs(env.iter().copied())
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
 /// `imgpipe import s3://bucket/prefix --backend aws`: every object under
 /// the prefix, named relative to it, on S3 + DynamoDB; a second run does
 /// nothing.
@@ -323,22 +342,7 @@ async fn import_from_a_bucket_into_the_aws_backend() {
         stack.clients.s3.put_object().bucket(&library).key(*key).body(body.clone().into()).send().await.unwrap();
     }
     let source = format!("s3://{library}/photos/");
-    let run = || {
-        let dir = tempfile::tempdir().unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_imgpipe"))
-            .args(["import", &source, "--backend", "aws"])
-            .env_clear()
-            .envs(stack.env("https://cdn.example.test"))
-            .current_dir(dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let lines: Vec<serde_json::Value> =
-            String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-        lines
-    };
+    let run = || command(&stack, &["import", &source], &[]);
     let first = run();
     assert_eq!(first.len(), 3, "two images and the summary: {first:?}");
     assert_eq!(first[2]["summary"]["ready"], 2);
@@ -458,24 +462,7 @@ async fn a_recipe_change_on_aws_leaves_old_keys_untouched() {
     let library = aws::unique("library");
     aws::create_bucket(&stack.clients, &library).await;
     stack.clients.s3.put_object().bucket(&library).key("cat.jpg").body(jpeg(96, 64).into()).send().await.unwrap();
-    let run = |args: &[&str], max_dimension: &str| {
-        let dir = tempfile::tempdir().unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_imgpipe"))
-            .args(args)
-            .args(["--backend", "aws"])
-            .env_clear()
-            .envs(stack.env("https://cdn.example.test"))
-            .env("IMGPIPE_MAX_DIMENSION", max_dimension)
-            .current_dir(dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let lines: Vec<serde_json::Value> =
-            String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-        lines
-    };
+    let run = |args: &[&str], max_dimension: &str| command(&stack, args, &[("IMGPIPE_MAX_DIMENSION", max_dimension)]);
     let imported = run(&["import", &format!("s3://{library}/")], "4096");
     assert_eq!(imported.last().unwrap()["summary"]["ready"], 1, "{imported:?}");
     let meta = imgpipe::meta::dynamo::DynamoMeta::new(stack.clients.dynamodb.clone(), &stack.table);
