@@ -23,6 +23,27 @@ struct Cli {
     command: Command,
 }
 
+/// Where and how fast a command run by hand (`import`, `reprocess`) works.
+#[derive(clap::Args)]
+struct ByHand {
+    /// local or aws (default: IMGPIPE_BACKEND or local).
+    #[arg(long, value_parser = ["local", "aws"])]
+    backend: Option<String>,
+    /// The local backend's folder (default: IMGPIPE_DATA_DIR or ./data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Images taken at once (default: twice the number of cores; CPU work
+    /// never exceeds the cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+}
+
+impl ByHand {
+    fn jobs(&self) -> usize {
+        self.jobs.unwrap_or_else(|| 2 * imgpipe::cpu::cores())
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Time the five-variant recipe step by step; one JSON line per image.
@@ -70,38 +91,23 @@ enum Command {
     Import {
         /// A folder, or s3://bucket/prefix (read with the AWS environment).
         source: String,
-        /// local or aws (default: IMGPIPE_BACKEND or local).
-        #[arg(long, value_parser = ["local", "aws"])]
-        backend: Option<String>,
-        /// The local backend's folder (default: IMGPIPE_DATA_DIR or ./data).
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-        /// Images imported at once (default: twice the number of cores; CPU
-        /// work never exceeds the cores).
-        #[arg(long)]
-        jobs: Option<usize>,
+        #[command(flatten)]
+        run: ByHand,
     },
     /// Make the standard variants again for the current recipe, after
     /// IMGPIPE_MAX_DIMENSION or IMGPIPE_THUMB_SIZE changed (see `imgpipe
     /// recipe`); old variants keep their keys and bytes. Running it again
     /// does nothing.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["ids", "all"])))]
     Reprocess {
         /// An image to reprocess (repeat for more).
-        #[arg(long = "id", value_name = "ID", required_unless_present = "all", conflicts_with = "all")]
+        #[arg(long = "id", value_name = "ID")]
         ids: Vec<String>,
         /// Every ready image made with another recipe.
         #[arg(long)]
         all: bool,
-        /// local or aws (default: IMGPIPE_BACKEND or local).
-        #[arg(long, value_parser = ["local", "aws"])]
-        backend: Option<String>,
-        /// The local backend's folder (default: IMGPIPE_DATA_DIR or ./data).
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-        /// Images reprocessed at once (default: twice the number of cores;
-        /// CPU work never exceeds the cores).
-        #[arg(long)]
-        jobs: Option<usize>,
+        #[command(flatten)]
+        run: ByHand,
     },
     /// Print the recipe version these settings give, and what it covers.
     Recipe,
@@ -329,9 +335,8 @@ fn run() -> anyhow::Result<ExitCode> {
     init_logging(imgpipe::config::log_format(&env).context("configuration")?);
     // `serve --backend` stands in for IMGPIPE_BACKEND.
     let backend_flag = match &cli.command {
-        Command::Serve { backend, .. } | Command::Import { backend, .. } | Command::Reprocess { backend, .. } => {
-            backend.clone()
-        }
+        Command::Serve { backend, .. } => backend.clone(),
+        Command::Import { run, .. } | Command::Reprocess { run, .. } => run.backend.clone(),
         _ => None,
     };
     let full_config = || {
@@ -396,14 +401,13 @@ fn run() -> anyhow::Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Import { source, backend: _, data_dir, jobs } => {
+        Command::Import { source, run } => {
             let mut config = full_config()?;
             let source = imgpipe::import::Source::parse(&source).map_err(anyhow::Error::msg)?;
             default_public_base(&mut config);
-            let jobs = jobs.unwrap_or_else(|| 2 * imgpipe::cpu::cores());
-            runtime()?.block_on(import(config, source, data_dir, jobs))
+            runtime()?.block_on(import(config, source, run.data_dir.clone(), run.jobs()))
         }
-        Command::Reprocess { ids, all, backend: _, data_dir, jobs } => {
+        Command::Reprocess { ids, all, run } => {
             let ids = match all {
                 true => None,
                 false => Some(
@@ -414,8 +418,7 @@ fn run() -> anyhow::Result<ExitCode> {
             };
             let mut config = full_config()?;
             default_public_base(&mut config);
-            let jobs = jobs.unwrap_or_else(|| 2 * imgpipe::cpu::cores());
-            runtime()?.block_on(reprocess(config, ids, data_dir, jobs))
+            runtime()?.block_on(reprocess(config, ids, run.data_dir.clone(), run.jobs()))
         }
         Command::Recipe => {
             let engine = Engine::new(limits()?);
