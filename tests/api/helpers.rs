@@ -17,7 +17,8 @@ use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
 use imgpipe::app::{router, AppState};
 use imgpipe::config::Config;
 use imgpipe::keys::{ImageId, Key};
-use imgpipe::meta::{Metadata, Status};
+use imgpipe::meta::{MetaError, MetaStore, Metadata, Status, Stored};
+use imgpipe::recipe::Recipe;
 use imgpipe::store::{BlobStore, ByteStream, Object, ObjectInfo, PresignedPut, StoreError};
 use tower::ServiceExt;
 
@@ -86,9 +87,51 @@ impl BlobStore for Counting {
     }
 }
 
+/// Delegates to the real metadata store and counts every call.
+pub struct CountingMeta {
+    inner: Arc<dyn MetaStore>,
+    pub calls: AtomicUsize,
+}
+
+impl CountingMeta {
+    fn count(&self) -> &dyn MetaStore {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.as_ref()
+    }
+}
+
+#[async_trait]
+impl MetaStore for CountingMeta {
+    async fn get(&self, id: &ImageId) -> Result<Option<Metadata>, MetaError> {
+        self.count().get(id).await
+    }
+    async fn put(&self, meta: &Metadata) -> Result<Stored, MetaError> {
+        self.count().put(meta).await
+    }
+    async fn pending(&self, created_before: Option<&str>) -> Result<Vec<ImageId>, MetaError> {
+        self.count().pending(created_before).await
+    }
+    async fn outdated(&self, recipe: Recipe) -> Result<Vec<ImageId>, MetaError> {
+        self.count().outdated(recipe).await
+    }
+    async fn delete_pending(&self, id: &ImageId) -> Result<bool, MetaError> {
+        self.count().delete_pending(id).await
+    }
+    async fn claim_source(&self, dropped: &Metadata) -> Result<ImageId, MetaError> {
+        self.count().claim_source(dropped).await
+    }
+    async fn by_source(&self, source_key: &str) -> Result<Option<ImageId>, MetaError> {
+        self.count().by_source(source_key).await
+    }
+    async fn ping(&self) -> Result<(), MetaError> {
+        self.count().ping().await
+    }
+}
+
 pub struct TestApp {
     pub state: AppState,
     pub store: Arc<Counting>,
+    pub meta: Arc<CountingMeta>,
     pub base: String,
     pub dir: tempfile::TempDir,
 }
@@ -119,11 +162,13 @@ impl TestApp {
         });
         state.raw = store.clone();
         state.processed = store.clone();
+        let meta = Arc::new(CountingMeta { inner: state.meta.clone(), calls: AtomicUsize::new(0) });
+        state.meta = meta.clone();
         let workers = imgpipe::queue::start(state.clone(), rx, 2, Duration::from_millis(300));
         std::mem::forget(workers); // live as long as the test process
         let app = router(state.clone());
         tokio::spawn(imgpipe::http::server::run(listener, app, std::future::pending(), Duration::ZERO));
-        TestApp { state, store, base, dir }
+        TestApp { state, store, meta, base, dir }
     }
 
     pub async fn call(&self, req: Request<Body>) -> Response<Body> {

@@ -29,6 +29,7 @@ async fn bad_ids_variants_and_options_are_400_before_any_io() {
         format!("/meta/{long}"),
         "/meta/%2e%2e%2fetc".to_string(),
     ];
+    let meta_calls = app.meta.calls.load(Ordering::SeqCst);
     for path in &cases {
         let res = app.get(path).await;
         assert_eq!(res.status(), 400, "{}", &path[..path.len().min(80)]);
@@ -37,6 +38,7 @@ async fn bad_ids_variants_and_options_are_400_before_any_io() {
         assert!(["bad_id", "bad_variant", "bad_options"].contains(&code.as_str()), "{code}");
     }
     assert_eq!(app.store.reads.load(Ordering::SeqCst), 0, "no store read for a bad request");
+    assert_eq!(app.meta.calls.load(Ordering::SeqCst), meta_calls, "no metadata call for a bad request");
 }
 
 #[tokio::test]
