@@ -143,6 +143,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::from_fn(http::trace::trace))
         .layer(axum::middleware::from_fn_with_state(state.clone(), http::cors::cors))
         .with_state(state)
 }

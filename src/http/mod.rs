@@ -9,6 +9,7 @@ pub mod meta;
 pub mod page;
 pub mod problem;
 pub mod server;
+pub mod trace;
 pub mod upload;
 pub mod uploads;
 

@@ -139,3 +139,20 @@ async fn signed_transforms_when_a_signing_key_is_set() {
     let s = imgpipe::http::images::sign_path(b"sign-me", &format!("/img/{id}/webp/w=50"));
     assert_eq!(app.get(&img(id, &format!("webp?w=50&s={s}"))).await.status(), 200);
 }
+
+/// Every answer names its request: the client's sane `X-Request-Id`, or a
+/// fresh one.
+#[tokio::test]
+async fn answers_carry_a_request_id() {
+    let app = TestApp::spawn().await;
+    let sent = app.call(Request::get("/health").header("x-request-id", "trace-42").body(Body::empty()).unwrap()).await;
+    assert_eq!(sent.headers()["x-request-id"], "trace-42");
+    let first = app.get("/meta/not-an-id").await;
+    let second = app.get("/meta/not-an-id").await;
+    let (a, b) = (&first.headers()["x-request-id"], &second.headers()["x-request-id"]);
+    assert!(imgpipe::keys::ImageId::parse(a.to_str().unwrap()).is_ok(), "a ULID: {a:?}");
+    assert_ne!(a, b, "one id per request");
+    let bad = "x".repeat(65);
+    let res = app.call(Request::get("/health").header("x-request-id", bad.as_str()).body(Body::empty()).unwrap()).await;
+    assert_ne!(res.headers()["x-request-id"], bad.as_str(), "an unusable id is replaced");
+}
