@@ -112,7 +112,21 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/uploads", &["/uploads"]),
     ("/_upload/{id}", &["/_upload/{id}"]),
     // One handler parses every image path form (and the query form).
-    ("/img/{*rest}", &["/img/{id}/{variant}", "/img/{id}/{recipe}/{variant}", "/img/{id}/{recipe}/{format}/{opts}"]),
+    (
+        "/img/{*rest}",
+        &[
+            "/img/{id}/{variant}",
+            "/img/{id}/png",
+            "/img/{id}/jpeg-low",
+            "/img/{id}/thumb",
+            "/img/{id}/{recipe}/{variant}",
+            "/img/{id}/{recipe}/png",
+            "/img/{id}/{recipe}/jpeg-low",
+            "/img/{id}/{recipe}/thumb",
+            "/img/{id}/{recipe}/{format}/{opts}",
+            "/img/{id}/{recipe}/png/{opts}",
+        ],
+    ),
     ("/meta", &["/meta"]),
     ("/meta/{id}", &["/meta/{id}"]),
     ("/images/{id}", &["/images/{id}"]),

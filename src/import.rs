@@ -19,7 +19,7 @@ use crate::ingest::{ingest, IngestError, Outcome};
 use crate::keys::{ImageId, Key};
 use crate::meta::Status;
 use crate::store::s3::S3Store;
-use crate::store::{etag_of, BlobStore};
+use crate::store::{etag_of_owned, BlobStore};
 
 /// Where the images are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -257,7 +257,7 @@ async fn one(state: &AppState, bucket: Option<&S3Store>, entry: &Entry) -> Resul
         let (etag, body) = match (&entry.at, bucket) {
             (At::File(path), _) => {
                 let body = Bytes::from(tokio::fs::read(path).await.map_err(|e| ImportError::Read(key.clone(), e))?);
-                (etag_of(&body), body)
+                (etag_of_owned(body.clone()).await?, body)
             }
             (At::Object(k), Some(bucket)) => {
                 let at = Key::dropped(k).ok_or_else(|| ImportError::Gone(k.clone()))?;

@@ -21,7 +21,7 @@ use crate::app::AppState;
 use crate::dropin;
 use crate::import::{walk, Found};
 use crate::keys::ImageId;
-use crate::store::etag_of;
+use crate::store::etag_of_owned;
 
 /// How often the folder is listed.
 pub const EVERY: Duration = Duration::from_secs(1);
@@ -91,6 +91,8 @@ enum TakeError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Ingest(#[from] crate::ingest::IngestError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 async fn take_file(state: &AppState, dir: &Path, path: &Path, key: &str, len: u64) -> Result<ImageId, TakeError> {
@@ -105,7 +107,7 @@ async fn take_file(state: &AppState, dir: &Path, path: &Path, key: &str, len: u6
         return Ok(id);
     }
     let body = Bytes::from(tokio::fs::read(path).await?);
-    let etag = etag_of(&body);
+    let etag = etag_of_owned(body.clone()).await?;
     let id = dropin::take(state, key, &etag, body).await?;
     // Stored: the file can go.
     tokio::fs::remove_file(path).await?;

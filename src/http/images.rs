@@ -15,7 +15,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use crate::app::AppState;
@@ -38,6 +38,11 @@ pub async fn get_image(State(state): State<AppState>, uri: Uri, headers: HeaderM
     let key = canonical.key();
     if let Some((info, body)) = stored(&state, &key).await? {
         return Ok(serve(info, Body::from_stream(body), &headers, &canonical, None));
+    }
+    // A box the current settings refuse is refused here, not redirected to
+    // a URL that would refuse it.
+    if let Target::Custom(spec) = &canonical.target {
+        check_box(&state, spec)?;
     }
     let current = state.engine.recipe();
     if canonical.recipe != Some(current) {
@@ -105,18 +110,18 @@ pub fn sign_path(secret: &[u8], signed_path: &str) -> String {
     base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, mac.finalize().into_bytes())
 }
 
-/// `cover` and `fill` can enlarge: the box they ask for is capped at the
-/// standard variant's area (`IMGPIPE_MAX_DIMENSION`²), so a tiny original
-/// cannot buy a huge render. `inside` never enlarges, so its output is
-/// bounded by the original's own limits.
-fn check_output_pixels(state: &AppState, spec: &RenderSpec) -> Result<(), ApiError> {
-    let plan = spec.plan;
-    let (Some(w), Some(h)) = (plan.w, plan.h) else { return Ok(()) };
-    let cap = u64::from(state.engine.limits.max_dimension).pow(2);
-    if plan.fit != crate::engine::Fit::Inside && u64::from(w) * u64::from(h) > cap {
+/// `cover` and `fill` can enlarge: each side of the box they ask for is
+/// capped at the standard variant's (`IMGPIPE_MAX_DIMENSION`), so a tiny
+/// original cannot buy a huge render. `inside` never enlarges, so its
+/// output is bounded by the original's own limits. A cap per side, not per
+/// area, so that openapi.yaml can state it exactly.
+fn check_box(state: &AppState, spec: &transform::Spec) -> Result<(), ApiError> {
+    let (Some(w), Some(h)) = (spec.w, spec.h) else { return Ok(()) };
+    let cap = state.engine.limits.max_dimension;
+    if spec.fit != crate::engine::Fit::Inside && w.max(h) > cap {
         return Err(ApiError::new(
             Code::BadOptions,
-            format!("a {w}x{h} {} box is over the {cap} pixel output limit", plan.fit.name()),
+            format!("a {w}x{h} {} box is over the {cap} pixel output limit per side", spec.fit.name()),
         ));
     }
     Ok(())
@@ -140,7 +145,6 @@ async fn render_on_miss(
         Target::Standard(v) => state.engine.standard_spec(*v),
         Target::Custom(spec) => spec.render_spec(&state.engine.limits),
     };
-    check_output_pixels(state, &spec)?;
     let meta = state.meta.get(&id).await?.ok_or_else(|| ApiError::new(Code::NotFound, "no image with this id"))?;
     match meta.status {
         Status::Failed => {
@@ -186,7 +190,7 @@ async fn render_on_miss(
     let info = ObjectInfo {
         content_type: content_type.to_string(),
         cache_control: IMMUTABLE.to_string(),
-        etag: crate::store::etag_of(&body),
+        etag: crate::store::etag_of_owned(body.clone()).await?,
         len: body.len() as u64,
     };
     Ok(serve(info, Body::from(body), headers, canonical, Some(timing)))

@@ -24,9 +24,23 @@ pub const ACCEPTED_TYPES: [&str; 7] =
 #[serde(deny_unknown_fields)]
 pub struct CreateUpload {
     pub content_type: String,
+    #[serde(deserialize_with = "json_integer")]
     pub content_length: u64,
     #[serde(default)]
     pub filename: Option<String>,
+}
+
+/// A JSON number that is a whole number, however it is spelled: JSON has
+/// one number type, and JSON Schema's `integer` includes `4096.0`.
+fn json_integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    if let Some(n) = n.as_u64() {
+        return Ok(n);
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&f) => Ok(f as u64),
+        _ => Err(serde::de::Error::custom(format!("expected a whole number of bytes, got {n}"))),
+    }
 }
 
 /// The header that carries an upload token. CloudFront's Origin Access

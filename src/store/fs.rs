@@ -16,10 +16,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use super::{etag_of, unix_now, BlobStore, ByteStream, Object, ObjectInfo, PresignedPut, StoreError};
+use super::{blocking, etag_of, unix_now, BlobStore, ByteStream, Object, ObjectInfo, PresignedPut, StoreError};
 use crate::keys::{ImageId, Key};
 
 #[derive(Debug, Clone)]
@@ -127,12 +127,6 @@ fn read_info(path: &Path) -> Result<Option<ObjectInfo>, StoreError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e.into()),
     }
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| StoreError::Io(std::io::Error::other(e)))?
 }
 
 #[async_trait]

@@ -140,6 +140,20 @@ pub fn etag_of(body: &[u8]) -> String {
     format!("\"{}\"", hex::encode(Md5::digest(body)))
 }
 
+/// `etag_of` on the blocking pool. MD5 runs at well under 1 GB/s, so a
+/// whole upload would hold a runtime thread for tens of milliseconds.
+pub async fn etag_of_owned(body: Bytes) -> Result<String, StoreError> {
+    blocking(move || Ok(etag_of(&body))).await
+}
+
+/// Blocking work (file system calls, hashing a whole object) off the
+/// runtime's threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| StoreError::Io(std::io::Error::other(e)))?
+}
+
 pub(crate) fn unix_now() -> u64 {
     SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }

@@ -11,7 +11,7 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
-use super::{etag_of, BlobStore, Object, ObjectInfo, PresignedPut, StoreError};
+use super::{blocking, etag_of_owned, BlobStore, Object, ObjectInfo, PresignedPut, StoreError};
 use crate::aws::{is_transient, status_of};
 use crate::keys::{ImageId, Key};
 
@@ -72,7 +72,7 @@ impl BlobStore for S3Store {
         let mut info = info(res.content_type(), res.cache_control(), res.e_tag(), res.content_length());
         let body = res.body.collect().await.map_err(|e| StoreError::Unavailable(e.to_string().into()))?.into_bytes();
         if info.etag.is_empty() {
-            info.etag = etag_of(&body);
+            info.etag = etag_of_owned(body.clone()).await?;
         }
         info.len = body.len() as u64;
         Ok(Some(Object { info, body }))
@@ -88,8 +88,13 @@ impl BlobStore for S3Store {
 
     async fn put(&self, key: &Key, body: Bytes, content_type: &str, cache_control: &str) -> Result<(), StoreError> {
         use md5::{Digest, Md5};
-        // Content-MD5 makes S3 refuse a body damaged on the way.
-        let md5 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, Md5::digest(&body));
+        // Content-MD5 makes S3 refuse a body damaged on the way. Hashed on
+        // the blocking pool, like every whole-object hash.
+        let hashed = body.clone();
+        let md5 = blocking(move || {
+            Ok(base64::Engine::encode(&base64::engine::general_purpose::STANDARD, Md5::digest(&hashed)))
+        })
+        .await?;
         let mut req = self
             .client
             .put_object()

@@ -45,12 +45,18 @@ async fn cover_and_fill_cannot_enlarge_past_the_output_cap() {
     let app = TestApp::spawn().await;
     let id = app.upload(photo(4, 4), "image/jpeg").await;
     app.wait_final(&id).await;
-    for fit in ["fill", "cover"] {
-        let res = app.get(&img(id, &format!("webp?w=8192&h=8192&fit={fit}"))).await;
-        assert_eq!(res.status(), 400, "{fit}");
+    // The cap is per side (IMGPIPE_MAX_DIMENSION, 4096 here); a path
+    // without a recipe version is refused too, not redirected.
+    for (fit, path) in [
+        ("fill", img(id, "webp?w=8192&h=8192&fit=fill")),
+        ("cover", img(id, "webp?w=4097&h=16&fit=cover")),
+        ("cover", format!("/img/{id}/png/w=16,h=4097,fit=cover")),
+    ] {
+        let res = app.get(&path).await;
+        assert_eq!(res.status(), 400, "{path}");
         let body = json(res).await;
         assert_eq!(body["code"], "bad_options");
-        assert!(body["detail"].as_str().unwrap().contains("output limit"), "{body}");
+        assert!(body["detail"].as_str().unwrap().contains(&format!("{fit} box is over the 4096")), "{body}");
     }
     assert!(
         !app.store.puts.lock().unwrap().keys().any(|k| k.contains("8192")),

@@ -48,6 +48,16 @@ async fn create_upload_checks_token_type_and_length() {
     }
     let (got, body) = post(&app, auth, serde_json::json!({"content_length": 5})).await;
     assert_eq!((got, body["code"].as_str().unwrap()), (400, "bad_request"));
+    // JSON has one number type: 4096.0 is the integer 4096; 4096.5 is no size.
+    let (got, body) =
+        post(&app, auth, serde_json::json!({"content_type": "image/png", "content_length": 4096.0})).await;
+    assert_eq!(got, 201, "{body}");
+    assert!(body["upload"]["url"].as_str().unwrap().contains("&len=4096&"), "{body}");
+    for len in [serde_json::json!(4096.5), serde_json::json!(-1), serde_json::json!("4096")] {
+        let (got, body) =
+            post(&app, auth, serde_json::json!({"content_type": "image/png", "content_length": len})).await;
+        assert_eq!((got, body["code"].as_str().unwrap()), (400, "bad_request"), "{len}");
+    }
 }
 
 #[tokio::test]
