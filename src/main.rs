@@ -316,6 +316,19 @@ fn main() -> ExitCode {
     }
 }
 
+/// A command whose output is piped into `head` ends quietly when the reader
+/// stops, as other command-line tools do, instead of panicking in
+/// `println!`. Rust ignores SIGPIPE by default; this restores it. Sockets
+/// are unaffected (Rust sends with MSG_NOSIGNAL), so it is for the
+/// commands that print, not for `serve` or `worker`.
+fn stdout_may_close() {
+    // SAFETY: setting a signal's disposition to its default, once, before
+    // any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Runtime::new().context("starting the runtime")
 }
@@ -332,6 +345,12 @@ fn run() -> anyhow::Result<ExitCode> {
     // The command line first: --help and --version never read the
     // environment, and each command reads only the settings it needs.
     let cli = Cli::parse();
+    if matches!(
+        cli.command,
+        Command::Recipe | Command::Process { .. } | Command::Bench { .. } | Command::Import { .. } | Command::Reprocess { .. }
+    ) {
+        stdout_may_close();
+    }
     init_logging(imgpipe::config::log_format(&env).context("configuration")?);
     // `serve --backend` stands in for IMGPIPE_BACKEND.
     let backend_flag = match &cli.command {

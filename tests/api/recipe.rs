@@ -163,3 +163,23 @@ fn the_reprocess_command_moves_every_image_once() {
     let neither = imgpipe(&["reprocess"], data.path(), "100");
     assert_eq!(neither.status.code(), Some(2), "--id or --all is required");
 }
+
+/// `imgpipe recipe | head -n 1` is how scripts read the version: a reader
+/// that stops early ends the command quietly, never with a panic.
+#[test]
+fn a_closed_stdout_ends_a_printing_command_quietly() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_imgpipe"))
+        .arg("recipe")
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The read end closes before the command writes a byte.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(out.status.code(), Some(101), "{stderr}");
+}
