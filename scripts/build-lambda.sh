@@ -28,7 +28,7 @@ build() {
     return 0
   fi
   echo "== lambda build: $2 ($triple)"
-  cargo lambda build --release --locked --target "$triple" --bin imgpipe --output-format zip --lambda-dir "$out"
+  cargo lambda build --release --locked --no-default-features --target "$triple" --bin imgpipe --output-format zip --lambda-dir "$out"
   local zip="$out/imgpipe/bootstrap.zip"
   python3 -c 'import sys, zipfile; assert "bootstrap" in zipfile.ZipFile(sys.argv[1]).namelist()' "$zip" ||
     { echo "$zip holds no bootstrap"; exit 1; }

@@ -16,7 +16,7 @@ use crate::http;
 use crate::http::problem::{ApiError, Code};
 use crate::meta::MetaStore;
 use crate::queue::JobQueue;
-use crate::store::fs::UploadSigner;
+use crate::signing::UploadSigner;
 use crate::store::BlobStore;
 
 /// Response extension: the body is the stored object at this key (the
@@ -35,7 +35,7 @@ pub struct AppState {
     /// renders waiting for one.
     pub cpu: CpuPool,
     /// The local presigned-PUT target (`/_upload`); `None` in AWS mode.
-    pub uploads: Option<UploadSigner>,
+    pub upload_signer: Option<UploadSigner>,
     /// The local work queue; `None` where S3 events drive ingest.
     pub jobs: Option<JobQueue>,
     /// The CDN whose copies a delete invalidates; `None` locally.
@@ -58,7 +58,7 @@ impl AppState {
             engine: Engine::new(config.limits),
             cpu: CpuPool::new(cores, config.max_queued_renders),
             config,
-            uploads: None,
+            upload_signer: None,
             jobs: None,
             cdn: None,
             locks: Arc::default(),
@@ -139,7 +139,7 @@ fn endpoint(path: &str) -> MethodRouter<AppState> {
         "/" => get(http::page::index),
         "/ui/{file}" => get(http::page::asset),
         "/uploads" => post(http::uploads::create_upload),
-        "/_upload/{id}" => put(http::upload::put_upload),
+        "/_upload/{id}" => put(http::presigned_put::put_upload),
         "/img/{*rest}" => get(http::images::get_image),
         "/meta" => get(http::meta::lookup),
         "/meta/{id}" => get(http::meta::get_meta),

@@ -45,9 +45,9 @@ pub fn transform(data: &[u8]) {
 
 /// A local upload URL's decoded query, checked against a fixed key.
 pub fn presign_query(pairs: &HashMap<String, String>) {
-    let signer = crate::store::fs::UploadSigner::new(b"fuzz".to_vec(), "http://fuzz");
+    let signer = crate::signing::UploadSigner::new(b"fuzz".to_vec(), "http://fuzz");
     let key = Key::raw(&ImageId::parse("01J00000000000000000000000").expect("a valid id"));
-    let _ = crate::http::upload::SignedUpload::check(&signer, &key, pairs);
+    let _ = crate::http::presigned_put::SignedUpload::check(&signer, &key, pairs);
 }
 
 /// An S3 notification document, as SQS or Lambda delivers it.

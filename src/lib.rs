@@ -38,6 +38,8 @@ pub mod lambda;
 pub mod meta;
 /// `imgpipe process`: the engine over files on disk.
 pub mod process;
+/// The progress bar of the commands run by hand (indicatif, local builds).
+pub mod progress;
 /// The local bounded work queue; resumes pending uploads at start.
 pub mod queue;
 /// Recipe versions: the hash of the settings that shape output bytes.
@@ -46,6 +48,8 @@ pub mod recipe;
 pub mod reprocess;
 /// `imgpipe serve` wiring: local stores, queue, graceful shutdown.
 pub mod serve;
+/// HMAC signatures: the local presigned PUT and signed render URLs.
+pub mod signing;
 /// Blobs behind `BlobStore`: a folder locally, S3 in AWS.
 pub mod store;
 /// Parse and canonicalize `/img/<id>/<variant>[/<opts>]` and its query form.

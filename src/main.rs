@@ -187,19 +187,11 @@ async fn import(
 /// How a command run by hand reports: a progress bar on a terminal (with
 /// each problem printed above it), or one JSON line per item otherwise and
 /// a last `{"summary": …}` line.
-struct Progress(Option<indicatif::ProgressBar>);
+struct Progress(Option<imgpipe::progress::Bar>);
 
 impl Progress {
     fn new(len: usize) -> Self {
-        use std::io::IsTerminal;
-        Progress(std::io::stderr().is_terminal().then(|| {
-            let bar = indicatif::ProgressBar::new(len as u64);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed} {msg}")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            bar
-        }))
+        Progress(imgpipe::progress::Bar::on_terminal(len))
     }
 
     /// One item done: `report` as a JSON line, or `name` on the bar and the
@@ -210,8 +202,7 @@ impl Progress {
                 if let Some(why) = problem {
                     bar.println(format!("{status} {name}: {why}"));
                 }
-                bar.set_message(name.to_string());
-                bar.inc(1);
+                bar.done(name);
             }
             None => println!("{}", serde_json::to_string(report).unwrap_or_default()),
         }
@@ -219,7 +210,7 @@ impl Progress {
 
     fn finish(self, summary: &impl serde::Serialize) {
         match self.0 {
-            Some(bar) => bar.finish_and_clear(),
+            Some(bar) => bar.finish(),
             None => println!("{}", serde_json::json!({ "summary": summary })),
         }
     }
@@ -347,7 +338,11 @@ fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     if matches!(
         cli.command,
-        Command::Recipe | Command::Process { .. } | Command::Bench { .. } | Command::Import { .. } | Command::Reprocess { .. }
+        Command::Recipe
+            | Command::Process { .. }
+            | Command::Bench { .. }
+            | Command::Import { .. }
+            | Command::Reprocess { .. }
     ) {
         stdout_may_close();
     }

@@ -4,7 +4,6 @@
 //! written to a temporary name and renamed); the others go on.
 
 use std::collections::HashSet;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -133,7 +132,7 @@ pub fn process_file(engine: &Engine, path: &Path, out_dir: &Path, variants: &[Va
     let mut reports = Vec::with_capacity(rendered.len());
     for (variant, r) in &rendered {
         let target = out_dir.join(format!("{}.{}", variant.name(), r.format.extension()));
-        if let Err(e) = write_atomic(&target, &r.bytes) {
+        if let Err(e) = crate::store::fs::write_atomic(&target, &r.bytes) {
             return io_fail(e);
         }
         reports.push(VariantReport {
@@ -146,14 +145,6 @@ pub fn process_file(engine: &Engine, path: &Path, out_dir: &Path, variants: &[Va
         });
     }
     Report { file, ok: true, source: Some(decoded.info), decode_ms: Some(decode_ms), variants: reports, error: None }
-}
-
-fn write_atomic(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = target.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    std::io::Write::write_all(&mut tmp, bytes)?;
-    tmp.persist(target).map_err(|e| e.error)?;
-    Ok(())
 }
 
 /// Human-readable one-liner for a report.
@@ -191,14 +182,7 @@ pub fn run(
     let names = output_names(files);
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Report>>> = Mutex::new((0..files.len()).map(|_| None).collect());
-    let progress = (files.len() > 1 && std::io::stderr().is_terminal()).then(|| {
-        let bar = indicatif::ProgressBar::new(files.len() as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed} {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
-    });
+    let progress = if files.len() > 1 { crate::progress::Bar::on_terminal(files.len()) } else { None };
     let on_done = Mutex::new(&mut on_done);
     std::thread::scope(|scope| {
         for _ in 0..workers.max(1).min(files.len().max(1)) {
@@ -207,7 +191,7 @@ pub fn run(
                 let Some(path) = files.get(i) else { break };
                 let report = process_file(engine, path, &out.join(&names[i]), variants);
                 if let Some(bar) = &progress {
-                    bar.inc(1);
+                    bar.done(&names[i]);
                     bar.suspend(|| (on_done.lock().expect("report sink"))(&report));
                 } else {
                     (on_done.lock().expect("report sink"))(&report);
@@ -217,7 +201,7 @@ pub fn run(
         }
     });
     if let Some(bar) = progress {
-        bar.finish_and_clear();
+        bar.finish();
     }
     results.into_inner().expect("results").into_iter().flatten().collect()
 }

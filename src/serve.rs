@@ -15,9 +15,10 @@ use crate::config::Config;
 use crate::http::server;
 use crate::inbox::{self, Inbox};
 use crate::keys::ImageId;
-use crate::meta::sqlite::SqliteMeta;
+use crate::meta::MetaStore;
 use crate::queue;
-use crate::store::fs::{FsStore, UploadSigner};
+use crate::signing::UploadSigner;
+use crate::store::fs::FsStore;
 
 /// Queue capacity: a full queue only delays work (see `queue`).
 pub const QUEUE_CAPACITY: usize = 1024;
@@ -34,12 +35,27 @@ pub enum ServeError {
     Config(crate::config::ConfigError),
     #[error(transparent)]
     Parameters(#[from] crate::aws::ParametersError),
+    #[error("this build has no local backend (it was built without the `local` feature); use --backend aws")]
+    NoLocalBackend,
+}
+
+/// The local metadata store: SQLite in the data dir.
+#[cfg(feature = "local")]
+fn local_meta(data_dir: &Path) -> Result<Arc<dyn MetaStore>, ServeError> {
+    Ok(Arc::new(crate::meta::sqlite::SqliteMeta::open(data_dir)?))
+}
+
+/// The Lambda build leaves SQLite out (`--no-default-features`).
+#[cfg(not(feature = "local"))]
+fn local_meta(_: &Path) -> Result<Arc<dyn MetaStore>, ServeError> {
+    Err(ServeError::NoLocalBackend)
 }
 
 /// The local `AppState` on `data_dir`, with its queue's receiving end.
 pub fn local_state(config: Config, data_dir: &Path) -> Result<(AppState, mpsc::Receiver<ImageId>), ServeError> {
     let dir_err = |source| ServeError::DataDir { path: data_dir.display().to_string(), source };
     std::fs::create_dir_all(data_dir).map_err(dir_err)?;
+    let meta = local_meta(data_dir)?;
     let secret = UploadSigner::secret_from(data_dir, config.upload_secret.clone()).map_err(dir_err)?;
     let signer = UploadSigner::new(secret, &config.public_base_url);
     let blobs = Arc::new(FsStore::new(data_dir, signer.clone()).map_err(dir_err)?);
@@ -48,9 +64,8 @@ pub fn local_state(config: Config, data_dir: &Path) -> Result<(AppState, mpsc::R
         Ok(n) => tracing::info!(removed = n, "removed temporary files left by an earlier run"),
         Err(e) => return Err(dir_err(e)),
     }
-    let meta = Arc::new(SqliteMeta::open(data_dir)?);
     let mut state = AppState::new(blobs.clone(), blobs, meta, Arc::new(config));
-    state.uploads = Some(signer);
+    state.upload_signer = Some(signer);
     let (jobs, rx) = queue::channel(QUEUE_CAPACITY);
     state.jobs = Some(jobs);
     Ok((state, rx))

@@ -341,7 +341,7 @@ impl Engine {
             // (shrink-on-load) has its crop scaled to its pixels.
             let src_dims = (src.info.width, src.info.height);
             let scaled = src.pixels.dimensions() != src_dims;
-            let mut sized: Vec<(resize::Target, Cow<'_, Pixels>, Duration)> = Vec::new();
+            let mut sized: Vec<(resize::Geometry, Cow<'_, Pixels>, Duration)> = Vec::new();
             let mut out = Vec::with_capacity(specs.len());
             for spec in specs {
                 let target = target_size(src_dims, spec.plan);
@@ -363,7 +363,7 @@ impl Engine {
                             .map(|(_, p, _)| p);
                         let pixels = match from {
                             Some(p) => {
-                                let t = resize::Target { width: target.width, height: target.height, crop: None };
+                                let t = resize::Geometry { width: target.width, height: target.height, crop: None };
                                 Cow::Owned(resize::resize(p, &t)?)
                             }
                             None if !scaled && target.is_identity(src_dims) => Cow::Borrowed(&src.pixels),

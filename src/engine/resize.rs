@@ -29,13 +29,13 @@ pub struct Crop {
 
 /// The concrete output size of a plan for one source.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Target {
+pub struct Geometry {
     pub width: u32,
     pub height: u32,
     pub crop: Option<Crop>,
 }
 
-impl Target {
+impl Geometry {
     pub fn is_identity(&self, src: (u32, u32)) -> bool {
         self.crop.is_none() && (self.width, self.height) == src
     }
@@ -43,11 +43,11 @@ impl Target {
     /// This target for a copy of the source at another size: the crop
     /// rectangle scaled from `planned` to `actual` (unchanged when they are
     /// equal: the factors are exactly 1).
-    pub fn scaled_crop(&self, planned: (u32, u32), actual: (u32, u32)) -> Target {
+    pub fn scaled_crop(&self, planned: (u32, u32), actual: (u32, u32)) -> Geometry {
         let (fx, fy) = (f64::from(actual.0) / f64::from(planned.0), f64::from(actual.1) / f64::from(planned.1));
         let crop =
             self.crop.map(|c| Crop { left: c.left * fx, top: c.top * fy, width: c.width * fx, height: c.height * fy });
-        Target { crop, ..*self }
+        Geometry { crop, ..*self }
     }
 }
 
@@ -58,9 +58,9 @@ fn scale(a: u32, num: u32, den: u32) -> u32 {
 }
 
 /// Output size for `plan` applied to a `src` of (width, height).
-pub fn target_size(src: (u32, u32), plan: Plan) -> Target {
+pub fn target_size(src: (u32, u32), plan: Plan) -> Geometry {
     let (sw, sh) = src;
-    let plain = |width, height| Target { width, height, crop: None };
+    let plain = |width, height| Geometry { width, height, crop: None };
     match (plan.w, plan.h, plan.fit) {
         (None, None, _) => plain(sw, sh),
         (Some(w), Some(h), Fit::Fill) => plain(w, h),
@@ -76,7 +76,7 @@ pub fn target_size(src: (u32, u32), plan: Plan) -> Target {
                 Crop { left: 0.0, top: (sh64 - ch) / 2.0, width: sw64, height: ch }
             };
             let exact = crop.width == sw64 && crop.height == sh64;
-            Target { width: w, height: h, crop: (!exact).then_some(crop) }
+            Geometry { width: w, height: h, crop: (!exact).then_some(crop) }
         }
         (w, h, _) => {
             // Inside: the limiting side gets exactly the box size.
@@ -99,7 +99,7 @@ pub fn target_size(src: (u32, u32), plan: Plan) -> Target {
     }
 }
 
-pub(super) fn resize(src: &Pixels, target: &Target) -> Result<Pixels, EngineError> {
+pub(super) fn resize(src: &Pixels, target: &Geometry) -> Result<Pixels, EngineError> {
     let (sw, sh) = src.dimensions();
     let (buf, pixel_type) = match src {
         Pixels::Rgb(i) => (i.as_raw().as_slice(), PixelType::U8x3),

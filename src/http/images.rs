@@ -15,8 +15,6 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
 
 use crate::app::AppState;
 use crate::engine::RenderSpec;
@@ -98,16 +96,11 @@ fn check_signature(state: &AppState, c: &Canonical) -> Result<(), ApiError> {
     };
     let given = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, given)
         .map_err(|_| ApiError::new(Code::BadSignature, "signature does not match"))?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("hmac takes any key length");
-    mac.update(c.signed_path().as_bytes());
-    mac.verify_slice(&given).map_err(|_| ApiError::new(Code::BadSignature, "signature does not match"))
-}
-
-/// The signature a client must append for `path` (for tools and tests).
-pub fn sign_path(secret: &[u8], signed_path: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("hmac takes any key length");
-    mac.update(signed_path.as_bytes());
-    base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, mac.finalize().into_bytes())
+    if crate::signing::path_signature_matches(secret, &c.signed_path(), &given) {
+        Ok(())
+    } else {
+        Err(ApiError::new(Code::BadSignature, "signature does not match"))
+    }
 }
 
 /// `cover` and `fill` can enlarge: each side of the box they ask for is

@@ -7,10 +7,12 @@ pub mod health;
 pub mod images;
 pub mod meta;
 pub mod page;
+/// `PUT /_upload/<id>`: the local stand-in for S3's presigned PUT.
+pub mod presigned_put;
 pub mod problem;
 pub mod server;
 pub mod trace;
-pub mod upload;
+/// `POST /uploads`: an id and where to upload its bytes.
 pub mod uploads;
 
 use crate::keys::ImageId;

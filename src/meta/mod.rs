@@ -3,6 +3,7 @@
 //! upsert that never moves an item from `ready`/`failed` back to `pending`.
 
 pub mod dynamo;
+#[cfg(feature = "local")]
 pub mod sqlite;
 
 use std::collections::BTreeMap;

@@ -136,7 +136,7 @@ async fn signed_transforms_when_a_signing_key_is_set() {
     let res = app.get(&img(id, "webp/w=50")).await;
     assert_eq!(res.status(), 401);
     assert_eq!(app.get(&img(id, "webp/w=50,s=AAAA")).await.status(), 403);
-    let s = imgpipe::http::images::sign_path(b"sign-me", &format!("/img/{id}/webp/w=50"));
+    let s = imgpipe::signing::sign_path(b"sign-me", &format!("/img/{id}/webp/w=50"));
     assert_eq!(app.get(&img(id, &format!("webp?w=50&s={s}"))).await.status(), 200);
 }
 

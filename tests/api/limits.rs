@@ -164,7 +164,7 @@ async fn a_stalled_upload_times_out_and_frees_its_id() {
     });
     let mut answer = Vec::new();
     let read = tokio::time::timeout(
-        imgpipe::http::upload::BODY_IDLE_TIMEOUT + Duration::from_secs(15),
+        imgpipe::http::presigned_put::BODY_IDLE_TIMEOUT + Duration::from_secs(15),
         stalled.read_to_end(&mut answer),
     )
     .await;

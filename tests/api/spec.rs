@@ -98,3 +98,39 @@ fn openapi_and_readme_name_every_error_code_with_its_status() {
         assert_eq!(status, code.status().as_str(), "README gives `{code}` the wrong status");
     }
 }
+
+fn rust_files(dir: &str) -> Vec<std::path::PathBuf> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let mut out = Vec::new();
+    let mut stack = vec![root];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    assert!(!out.is_empty(), "no sources under {dir}");
+    out
+}
+
+/// ARCHITECTURE.md's layering: the engine is pure (no HTTP, storage,
+/// metadata or URL parsing), and handlers see only the store traits.
+#[test]
+fn layers_import_only_downwards() {
+    for file in rust_files("src/engine") {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for layer in ["crate::http", "crate::store", "crate::meta", "crate::transform", "crate::app", "tokio::"] {
+            assert!(!text.contains(layer), "{} names {layer}", file.display());
+        }
+    }
+    for file in rust_files("src/http") {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for adapter in ["FsStore", "SqliteMeta", "S3Store", "DynamoMeta"] {
+            assert!(!text.contains(adapter), "{} names {adapter}", file.display());
+        }
+    }
+}

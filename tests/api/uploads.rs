@@ -113,7 +113,7 @@ async fn presigned_put_refuses_tampering_expiry_mismatch_and_replay() {
     assert_eq!(json(replay).await["code"], "already_uploaded");
 
     // Expiry: a URL signed with no time to live fails once its second is over.
-    let signer = app.state.uploads.clone().unwrap();
+    let signer = app.state.upload_signer.clone().unwrap();
     let created = app.create("image/jpeg", bytes.len()).await;
     let fresh = ImageId::parse(created["id"].as_str().unwrap()).unwrap();
     let expired = signer.presign(&Key::raw(&fresh), "image/jpeg", bytes.len() as u64, Duration::ZERO);

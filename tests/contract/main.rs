@@ -7,7 +7,8 @@ mod blob;
 mod meta;
 
 use imgpipe::meta::sqlite::SqliteMeta;
-use imgpipe::store::fs::{FsStore, UploadSigner};
+use imgpipe::signing::UploadSigner;
+use imgpipe::store::fs::FsStore;
 
 #[tokio::test]
 async fn fs_store_meets_the_blob_store_contract() {

@@ -17,7 +17,7 @@ use crate::http::parse_id;
 use crate::http::problem::{ApiError, Code};
 use crate::keys::Key;
 use crate::meta::Status;
-use crate::store::fs::{UploadCheck, UploadSigner};
+use crate::signing::{UploadCheck, UploadSigner};
 use crate::store::StoreError;
 
 /// What the query of a local upload URL signs.
@@ -55,7 +55,7 @@ pub async fn put_upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let signer = state.uploads.clone().ok_or_else(|| ApiError::new(Code::NotFound, "no local upload target"))?;
+    let signer = state.upload_signer.clone().ok_or_else(|| ApiError::new(Code::NotFound, "no local upload target"))?;
     let id = parse_id(raw_id)?;
     let Query(q) = query.map_err(|_| ApiError::new(Code::BadSignature, "the upload URL is malformed"))?;
     let key = Key::raw(&id);
