@@ -69,7 +69,7 @@ impl CpuPool {
     }
 
     /// A permit for background work whose own concurrency is bounded (the
-    /// ingest workers): waits as long as it takes.
+    /// the queue's consumers): waits as long as it takes.
     pub async fn wait(&self) -> Result<CpuPermit, CpuError> {
         self.slots.clone().acquire_owned().await.map(CpuPermit).map_err(|_| CpuError::Closed)
     }

@@ -444,8 +444,8 @@ fn run() -> anyhow::Result<ExitCode> {
             let engine = Engine::new(limits()?);
             let files = process::expand_inputs(&inputs).context("reading inputs")?;
             let variants = variants.unwrap_or_else(|| Variant::ALL.to_vec());
-            let workers = jobs.unwrap_or_else(imgpipe::cpu::cores);
-            let reports = process::run(&engine, &files, &out, &variants, workers, |r| {
+            let threads = jobs.unwrap_or_else(imgpipe::cpu::cores);
+            let reports = process::run(&engine, &files, &out, &variants, threads, |r| {
                 if json {
                     println!("{}", serde_json::to_string(r).unwrap_or_default());
                 } else {

@@ -170,13 +170,13 @@ pub fn describe(r: &Report) -> String {
     }
 }
 
-/// Process every file, `workers` at a time; reports come back in input order.
+/// Process every file, `threads` at a time; reports come back in input order.
 pub fn run(
     engine: &Engine,
     files: &[PathBuf],
     out: &Path,
     variants: &[Variant],
-    workers: usize,
+    threads: usize,
     mut on_done: impl FnMut(&Report) + Send,
 ) -> Vec<Report> {
     let names = output_names(files);
@@ -185,7 +185,7 @@ pub fn run(
     let progress = if files.len() > 1 { crate::progress::Bar::on_terminal(files.len()) } else { None };
     let on_done = Mutex::new(&mut on_done);
     std::thread::scope(|scope| {
-        for _ in 0..workers.max(1).min(files.len().max(1)) {
+        for _ in 0..threads.max(1).min(files.len().max(1)) {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(path) = files.get(i) else { break };

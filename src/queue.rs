@@ -1,4 +1,6 @@
-//! The local event source: a bounded queue of ids with one worker per core.
+//! The local event source: a bounded queue of ids with one consumer per
+//! core. (`imgpipe worker`, in `worker.rs`, is the SQS poller: the other
+//! event source.)
 //! Nothing uploaded is lost: a full queue only delays work, because a resume
 //! scan queues every pending id whose raw object exists. It runs at start-up
 //! and again only after the queue overflowed, so abandoned uploads cost
@@ -83,13 +85,13 @@ impl JobQueue {
     }
 }
 
-/// Running workers; `shutdown` lets running jobs finish.
-pub struct Workers {
+/// The running consumers; `shutdown` lets running jobs finish.
+pub struct Consumers {
     queue: JobQueue,
     tasks: JoinSet<()>,
 }
 
-impl Workers {
+impl Consumers {
     /// Stop taking jobs; wait up to `grace` for running ones.
     pub async fn shutdown(mut self, grace: Duration) {
         self.queue.closing.store(true, Ordering::Relaxed);
@@ -101,7 +103,7 @@ impl Workers {
     }
 }
 
-/// Make the queue (put it in `AppState::jobs` before starting workers).
+/// Make the queue (put it in `AppState::jobs` before starting the consumers).
 pub fn channel(capacity: usize) -> (JobQueue, mpsc::Receiver<ImageId>) {
     let (tx, rx) = mpsc::channel(capacity);
     let queue = JobQueue {
@@ -114,12 +116,12 @@ pub fn channel(capacity: usize) -> (JobQueue, mpsc::Receiver<ImageId>) {
     (queue, rx)
 }
 
-/// Start `workers` ingest workers and the resume scan.
-pub fn start(state: AppState, rx: mpsc::Receiver<ImageId>, workers: usize, scan_every: Duration) -> Workers {
+/// Start `consumers` ingest tasks and the resume scan.
+pub fn start(state: AppState, rx: mpsc::Receiver<ImageId>, consumers: usize, scan_every: Duration) -> Consumers {
     let queue = state.jobs.clone().expect("state carries the job queue");
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
     let mut tasks = JoinSet::new();
-    for _ in 0..workers.max(1) {
+    for _ in 0..consumers.max(1) {
         let (state, rx, queue) = (state.clone(), rx.clone(), queue.clone());
         tasks.spawn(async move {
             loop {
@@ -175,7 +177,7 @@ pub fn start(state: AppState, rx: mpsc::Receiver<ImageId>, workers: usize, scan_
             }
         }
     });
-    Workers { queue, tasks }
+    Consumers { queue, tasks }
 }
 
 /// Queue every pending id whose raw object exists (and whose retry is not

@@ -109,8 +109,7 @@ pub async fn run_aws(config: Config, addr: SocketAddr) -> Result<(), ServeError>
 pub async fn run(config: Config, addr: SocketAddr, data_dir: &Path) -> Result<(), ServeError> {
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
     let (state, rx) = local_state(config, data_dir)?;
-    let workers = crate::cpu::cores();
-    let running = queue::start(state.clone(), rx, workers, Duration::from_secs(5));
+    let running = queue::start(state.clone(), rx, crate::cpu::cores(), Duration::from_secs(5));
     let inbox =
         Inbox::new(data_dir).map_err(|source| ServeError::DataDir { path: data_dir.display().to_string(), source })?;
     tracing::info!(%addr, data_dir = %data_dir.display(), inbox = %inbox.dir().display(), "imgpipe serving");

@@ -535,14 +535,7 @@ fn encode_portable(rgb: &[u8], width: u32, height: u32, quality: u8) -> Result<V
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The next value of a xorshift32 generator.
-    fn xorshift(state: &mut u32) -> u32 {
-        *state ^= *state << 13;
-        *state ^= *state >> 17;
-        *state ^= *state << 5;
-        *state
-    }
+    use crate::engine::xorshift;
 
     /// A smooth gradient with texture: what photos look like to an encoder.
     fn photo_like(w: u32, h: u32) -> Vec<u8> {

@@ -8,11 +8,13 @@ mod avif;
 mod color;
 mod decode;
 mod encode;
+mod jpeg;
 mod jpegenc;
 mod pngenc;
 mod resize;
 mod sniff;
 mod tiff;
+mod via_image;
 
 use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -408,6 +410,7 @@ pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
 /// here and not repeated to the client.
 fn guard_decoder<T>(f: impl FnOnce() -> Result<T, EngineError>) -> Result<T, EngineError> {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        PANICS_CAUGHT.with(|n| n.set(n.get() + 1));
         tracing::warn!(panic = %panic_text(&*panic), "a decoder panicked");
         Err(EngineError::Undecodable("the decoder failed on this file".into()))
     })
@@ -416,7 +419,21 @@ fn guard_decoder<T>(f: impl FnOnce() -> Result<T, EngineError>) -> Result<T, Eng
 /// Run our own code (resize, encode): a panic there is our fault, never
 /// the image's, so it is `Internal`, which is retried and never stored.
 fn guard<T>(f: impl FnOnce() -> Result<T, EngineError>) -> Result<T, EngineError> {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| Err(EngineError::Internal(panic_text(&*panic))))
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        PANICS_CAUGHT.with(|n| n.set(n.get() + 1));
+        Err(EngineError::Internal(panic_text(&*panic)))
+    })
+}
+
+thread_local! {
+    static PANICS_CAUGHT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many panics the guards have turned into errors on this thread. A
+/// caught panic answers like any refusal, so without this a test of "never
+/// panics" could not tell one from a clean error.
+pub fn panics_caught_on_this_thread() -> u64 {
+    PANICS_CAUGHT.with(|n| n.get())
 }
 
 #[cfg(test)]
@@ -425,7 +442,9 @@ mod tests {
 
     #[test]
     fn a_decoder_panic_blames_the_image_and_ours_does_not() {
+        let before = panics_caught_on_this_thread();
         let e = guard_decoder::<()>(|| panic!("index out of bounds in a codec")).unwrap_err();
+        assert_eq!(panics_caught_on_this_thread(), before + 1, "a caught panic is counted");
         assert!(matches!(&e, EngineError::Undecodable(m) if !m.contains("index")), "no panic text: {e}");
         assert!(e.is_image_fault());
         let e = guard::<()>(|| panic!("resize bug")).unwrap_err();
@@ -433,4 +452,14 @@ mod tests {
         assert!(!e.is_image_fault());
         assert_eq!(e.code(), "internal");
     }
+}
+
+/// The test generator of the engine's unit tests: the next value of a
+/// xorshift32 sequence (deterministic noise, no dependency).
+#[cfg(test)]
+pub(crate) fn xorshift(state: &mut u32) -> u32 {
+    *state ^= *state << 13;
+    *state ^= *state >> 17;
+    *state ^= *state << 5;
+    *state
 }

@@ -178,9 +178,7 @@ mod tests {
         for y in 0..h {
             for x in 0..w {
                 for c in 0..u32::from(channels) {
-                    state ^= state << 13;
-                    state ^= state >> 17;
-                    state ^= state << 5;
+                    crate::engine::xorshift(&mut state);
                     let smooth = (x * 3 + y * 5 + c * 40) as u8;
                     let noise = if (y / 3) % 2 == 0 { (state % 7) as u8 } else { (state >> 8) as u8 };
                     out.push(smooth.wrapping_add(noise));

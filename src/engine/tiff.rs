@@ -15,7 +15,8 @@ use tiff::tags::Tag;
 use tiff::ColorType;
 
 use super::color::{to_srgb, Icc};
-use super::decode::{check_pixels, cmyk_naive, undecodable, Meta, Pixels};
+use super::decode::{check_pixels, undecodable, Meta, Pixels};
+use super::jpeg::cmyk_naive;
 use super::{EngineError, Limits};
 
 fn open<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Decoder<Cursor<&'a [u8]>>, EngineError> {
@@ -35,8 +36,7 @@ fn orientation(dec: &mut Decoder<Cursor<&[u8]>>) -> Orientation {
 
 /// CMYK with an embedded profile, converted through it; `None` for any
 /// other TIFF.
-pub(super) fn cmyk_with_icc(bytes: &[u8], limits: &Limits) -> Result<Option<(Pixels, Meta)>, EngineError> {
-    let Ok(mut dec) = open(bytes, limits) else { return Ok(None) };
+fn cmyk_with_icc(dec: &mut Decoder<Cursor<&[u8]>>, limits: &Limits) -> Result<Option<(Pixels, Meta)>, EngineError> {
     if !matches!(dec.colortype(), Ok(ColorType::CMYK(8))) {
         return Ok(None);
     }
@@ -44,7 +44,7 @@ pub(super) fn cmyk_with_icc(bytes: &[u8], limits: &Limits) -> Result<Option<(Pix
     let Some(Icc::Cmyk(profile)) = Icc::parse(&icc_bytes) else { return Ok(None) };
     let (w, h) = dec.dimensions().map_err(undecodable)?;
     check_pixels(w, h, limits)?;
-    let orientation = orientation(&mut dec);
+    let orientation = orientation(dec);
     let DecodingResult::U8(raw) = dec.read_image().map_err(undecodable)? else {
         return Err(undecodable("unexpected sample format"));
     };
@@ -72,12 +72,8 @@ fn unsupported(what: impl std::fmt::Display) -> EngineError {
 }
 
 /// Bilevel images in CCITT Group 3 (T.4, one-dimensional), which the
-/// `tiff` crate does not read; `None` for any other compression.
-pub(super) fn fax3(bytes: &[u8], limits: &Limits) -> Result<Option<(Pixels, Meta)>, EngineError> {
-    let mut dec = open(bytes, limits)?;
-    if dec.get_tag_u32(Tag::Compression).ok() != Some(3) {
-        return Ok(None);
-    }
+/// `tiff` crate does not read (`dec` is `bytes` opened, compression 3).
+fn fax3(bytes: &[u8], dec: &mut Decoder<Cursor<&[u8]>>, limits: &Limits) -> Result<(Pixels, Meta), EngineError> {
     let (w, h) = dec.dimensions().map_err(undecodable)?;
     check_pixels(w, h, limits)?;
     let width = u16::try_from(w).map_err(|_| unsupported("a fax image wider than 65535 pixels"))?;
@@ -85,7 +81,7 @@ pub(super) fn fax3(bytes: &[u8], limits: &Limits) -> Result<Option<(Pixels, Meta
         return Err(unsupported("CCITT Group 3 with two-dimensional coding"));
     }
     let white_is_zero = dec.get_tag_u32(Tag::PhotometricInterpretation).unwrap_or(0) == 0;
-    let orientation = orientation(&mut dec);
+    let orientation = orientation(dec);
     let offsets = dec.get_tag_u64_vec(Tag::StripOffsets).map_err(undecodable)?;
     let counts = dec.get_tag_u64_vec(Tag::StripByteCounts).map_err(undecodable)?;
     let mut grey: Vec<u8> = Vec::with_capacity((w as usize) * (h as usize));
@@ -119,15 +115,33 @@ pub(super) fn fax3(bytes: &[u8], limits: &Limits) -> Result<Option<(Pixels, Meta
     }
     let rgb = grey.iter().flat_map(|&v| [v, v, v]).collect();
     let img = RgbImage::from_raw(w, h, rgb).ok_or_else(|| undecodable("short pixel buffer"))?;
-    Ok(Some((Pixels::Rgb(img), Meta { orientation, frames: 1, icc: false, full: None })))
+    Ok((Pixels::Rgb(img), Meta { orientation, frames: 1, icc: false, full: None }))
 }
 
 /// The TIFF `PhotometricInterpretation` of a palette image.
 const PALETTE: u32 = 3;
 
+/// A TIFF: its header read once to pick the path. CCITT Group 3 and CMYK
+/// with a profile are decoded here; the rest goes to `image`, and what it
+/// refuses comes back to `decode_direct`.
+pub(super) fn decode(bytes: &[u8], limits: &Limits) -> Result<(Pixels, Meta), EngineError> {
+    let mut dec = open(bytes, limits)?;
+    if dec.get_tag_u32(Tag::Compression).ok() == Some(3) {
+        return fax3(bytes, &mut dec, limits);
+    }
+    if let Some(out) = cmyk_with_icc(&mut dec, limits)? {
+        return Ok(out);
+    }
+    let photometric = dec.get_tag_u32(Tag::PhotometricInterpretation).unwrap_or(1);
+    drop(dec);
+    match super::via_image::decode_with_image_crate(bytes, super::Format::Tiff, limits) {
+        Err(EngineError::UnsupportedFormat(_)) => decode_direct(bytes, photometric, limits),
+        other => other,
+    }
+}
+
 /// Decode a TIFF `image` refused. Errors name what is not supported.
-pub(super) fn decode_direct(bytes: &[u8], limits: &Limits) -> Result<(Pixels, Meta), EngineError> {
-    let photometric = open(bytes, limits)?.get_tag_u32(Tag::PhotometricInterpretation).unwrap_or(1);
+fn decode_direct(bytes: &[u8], photometric: u32, limits: &Limits) -> Result<(Pixels, Meta), EngineError> {
     if photometric == PALETTE {
         // The `tiff` crate reads no palette images, but reads their indices
         // as grey samples: the same file, said to be grey, then mapped here.

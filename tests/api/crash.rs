@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::helpers::{create_over_http, free_port, noisy_png, start, wait_up};
+use crate::helpers::{create_over_http, free_port, noise_png, start, wait_up};
 
 /// POST /uploads and the PUT of a PNG; returns its id.
 async fn put_png(http: &reqwest::Client, base: &str, bytes: Vec<u8>) -> String {
@@ -40,7 +40,7 @@ async fn sigkill_with_queued_jobs_loses_nothing() {
 
     let mut ids = Vec::new();
     for i in 0..6 {
-        ids.push(put_png(&http, &base, noisy_png(1600, 1200, i + 1)).await);
+        ids.push(put_png(&http, &base, noise_png(1600, 1200, i + 1)).await);
     }
     let mut pending_at_kill = 0;
     for id in &ids {
@@ -73,7 +73,7 @@ async fn sigterm_with_a_client_that_stopped_reading_exits_by_the_deadline() {
     let mut server = start(port, data.path(), &[]);
     wait_up(&http, &base).await;
     // A PNG variant far larger than the socket buffers.
-    let id = put_png(&http, &base, noisy_png(3000, 2000, 9)).await;
+    let id = put_png(&http, &base, noise_png(3000, 2000, 9)).await;
     assert_eq!(final_status(&http, &base, &id).await, "ready");
     let mut reader = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     reader

@@ -164,8 +164,8 @@ impl TestApp {
         state.processed = store.clone();
         let meta = Arc::new(CountingMeta { inner: state.meta.clone(), calls: AtomicUsize::new(0) });
         state.meta = meta.clone();
-        let workers = imgpipe::queue::start(state.clone(), rx, 2, Duration::from_millis(300));
-        std::mem::forget(workers); // live as long as the test process
+        let consumers = imgpipe::queue::start(state.clone(), rx, 2, Duration::from_millis(300));
+        std::mem::forget(consumers); // live as long as the test process
         let app = router(state.clone());
         tokio::spawn(imgpipe::http::server::run(listener, app, std::future::pending(), Duration::ZERO));
         TestApp { state, store, meta, base, dir }
@@ -227,10 +227,6 @@ impl TestApp {
     }
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// `imgpipe serve` as a process on `port` and `data`, with `env` added.
 pub fn start(port: u16, data: &std::path::Path, env: &[(&str, &str)]) -> std::process::Child {
     std::process::Command::new(env!("CARGO_BIN_EXE_imgpipe"))
@@ -288,17 +284,6 @@ pub async fn create_over_http(http: &reqwest::Client, base: &str, content_type: 
         .unwrap()
 }
 
-/// A PNG of noise: slow to compress and to decode, so jobs and renders of
-/// it take long enough to be queued, cut off or killed mid-way.
-pub fn noisy_png(w: u32, h: u32, seed: u32) -> Vec<u8> {
-    let mut s = seed.wrapping_mul(2_654_435_761).max(1);
-    let img = RgbImage::from_fn(w, h, |_, _| {
-        s ^= s << 13;
-        s ^= s >> 17;
-        s ^= s << 5;
-        Rgb([s as u8, (s >> 8) as u8, (s >> 16) as u8])
-    });
-    let mut out = std::io::Cursor::new(Vec::new());
-    DynamicImage::ImageRgb8(img).write_to(&mut out, ImageFormat::Png).unwrap();
-    out.into_inner()
-}
+#[path = "../common/util.rs"]
+mod util;
+pub use util::{free_port, noise_png};

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{free_port, noisy_png, start, wait_up};
+use crate::helpers::{free_port, noise_png, start, wait_up};
 
 /// The size limit these servers run with, so a file can be over it.
 const LIMIT: &[(&str, &str)] = &[("IMGPIPE_MAX_UPLOAD_BYTES", "400000")];
@@ -62,12 +62,12 @@ async fn files_in_the_inbox_become_images_and_survive_a_kill() {
 
     // Several at once, then SIGKILL while some are still in the folder.
     let photos: Vec<(String, Vec<u8>)> =
-        (0..6).map(|i| (format!("holiday/day {i}/cat.png"), noisy_png(360, 240, i + 1))).collect();
+        (0..6).map(|i| (format!("holiday/day {i}/cat.png"), noise_png(360, 240, i + 1))).collect();
     for (key, bytes) in &photos {
         put(&inbox, key, bytes);
     }
     put(&inbox, "notes.txt", b"not an image at all");
-    put(&inbox, "big.png", &noisy_png(600, 600, 99));
+    put(&inbox, "big.png", &noise_png(600, 600, 99));
     put(&inbox, ".partial.png", b"a file still being copied, hidden");
     let started = Instant::now();
     while files(&inbox).len() == 9 {
@@ -110,7 +110,7 @@ async fn files_in_the_inbox_become_images_and_survive_a_kill() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(dropped(&http, &base, key, None).await["id"], ids[0].as_str());
-    put(&inbox, key, &noisy_png(240, 400, 7));
+    put(&inbox, key, &noise_png(240, 400, 7));
     let newer = dropped(&http, &base, key, Some(&ids[0])).await;
     assert_eq!((newer["original"]["width"].as_u64(), newer["original"]["height"].as_u64()), (Some(240), Some(400)));
     let old: serde_json::Value =
@@ -155,7 +155,7 @@ async fn import_a_folder_resumes_after_a_kill_and_a_second_run_does_nothing() {
     let mut keys = Vec::new();
     for i in 0..10 {
         let key = format!("{}/photo {i}.png", if i % 2 == 0 { "2024/summer" } else { "misc" });
-        put(photos.path(), &key, &noisy_png(480, 320, i + 1));
+        put(photos.path(), &key, &noise_png(480, 320, i + 1));
         keys.push(key);
     }
     put(photos.path(), "notes.txt", b"not an image");

@@ -8,12 +8,12 @@ use axum::body::Body;
 use axum::http::Request;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{body_bytes, img, json, noisy_png, photo, TestApp};
+use crate::helpers::{body_bytes, img, json, noise_png, photo, TestApp};
 
 #[tokio::test]
 async fn renders_past_the_queue_bound_are_503_with_retry_after() {
     let app = TestApp::spawn_with(&[("IMGPIPE_MAX_QUEUED_RENDERS", "1")]).await;
-    let id = app.upload(noisy_png(2400, 1800, 7), "image/png").await;
+    let id = app.upload(noise_png(2400, 1800, 7), "image/png").await;
     assert_eq!(app.wait_final(&id).await.status, imgpipe::meta::Status::Ready);
     let http = reqwest::Client::new();
     let mut tasks = Vec::new();

@@ -151,7 +151,7 @@ async fn a_response_over_six_megabytes_is_a_redirect_to_the_stored_object() {
     let stack = Stack::create(&endpoint).await;
     let (mut http, mut events) = handlers(&stack, PUBLIC).await;
     // A 20 MB PNG: its PNG variant is about as large.
-    let original = noise_png(2600, 2600);
+    let original = noise_png(2600, 2600, 1);
     assert!(original.len() > 20_000_000, "{}", original.len());
     let id = upload(&mut http, &original, "image/png").await;
     let answer = events.invoke(sqs_event(&stack.receive(2).await)).await.unwrap();

@@ -3,6 +3,10 @@
 //! `http` and `events` handlers under a Runtime API, as `worker` and as
 //! `serve --backend aws`. Nothing is mocked between them.
 
+#[path = "../common/util.rs"]
+mod util;
+pub use util::{free_port, noise_png};
+
 #[path = "../common/aws.rs"]
 mod aws;
 mod lambda;
@@ -22,21 +26,6 @@ pub fn jpeg(w: u32, h: u32) -> Vec<u8> {
     let img = RgbImage::from_fn(w, h, |x, y| Rgb([(x * 255 / w) as u8, (y * 255 / h) as u8, ((x + y) % 256) as u8]));
     let mut out = Cursor::new(Vec::new());
     DynamicImage::ImageRgb8(img).write_to(&mut out, ImageFormat::Jpeg).unwrap();
-    out.into_inner()
-}
-
-/// A PNG of noise: it does not compress, so its PNG variant is as big.
-pub fn noise_png(w: u32, h: u32) -> Vec<u8> {
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let img = RgbImage::from_fn(w, h, |_, _| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let b = state.to_le_bytes();
-        Rgb([b[0], b[1], b[2]])
-    });
-    let mut out = Cursor::new(Vec::new());
-    DynamicImage::ImageRgb8(img).write_to(&mut out, ImageFormat::Png).unwrap();
     out.into_inner()
 }
 

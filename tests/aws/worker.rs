@@ -5,7 +5,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::aws::{self, Stack};
-use crate::{jpeg, put_presigned};
+use crate::{free_port, jpeg, put_presigned};
 
 struct Child {
     child: std::process::Child,
@@ -52,10 +52,6 @@ impl Drop for Child {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Until `serve` answers /health (30 s at most).

@@ -9,4 +9,6 @@ mod corpus;
 mod generated;
 mod helpers;
 mod regressions;
+#[path = "../common/util.rs"]
+mod util;
 mod vectors;
