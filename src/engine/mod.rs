@@ -436,6 +436,16 @@ pub fn panics_caught_on_this_thread() -> u64 {
     PANICS_CAUGHT.with(|n| n.get())
 }
 
+/// The test generator of the engine's unit tests: the next value of a
+/// xorshift32 sequence (deterministic noise, no dependency).
+#[cfg(test)]
+pub(crate) fn xorshift(state: &mut u32) -> u32 {
+    *state ^= *state << 13;
+    *state ^= *state >> 17;
+    *state ^= *state << 5;
+    *state
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -452,14 +462,4 @@ mod tests {
         assert!(!e.is_image_fault());
         assert_eq!(e.code(), "internal");
     }
-}
-
-/// The test generator of the engine's unit tests: the next value of a
-/// xorshift32 sequence (deterministic noise, no dependency).
-#[cfg(test)]
-pub(crate) fn xorshift(state: &mut u32) -> u32 {
-    *state ^= *state << 13;
-    *state ^= *state >> 17;
-    *state ^= *state << 5;
-    *state
 }
