@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use crate::app::AppState;
 use crate::engine::RenderSpec;
 use crate::http::problem::{ApiError, Code};
-use crate::keys::Key;
+use crate::keys::{ImageId, Key};
 use crate::meta::Status;
 use crate::store::{ByteStream, ObjectInfo, StoreError, IMMUTABLE};
 use crate::transform::{self, Canonical, Target};
@@ -155,11 +155,31 @@ async fn render_on_miss(
     if let Some((info, body)) = stored(state, key).await? {
         return Ok(serve(info, Body::from_stream(body), headers, canonical, None));
     }
+    let rendered = render_and_store(state, &id, key, spec).await;
+    // A delete that ran meanwhile has removed the image's objects, perhaps
+    // from under this render's read or write: take back what it wrote
+    // rather than bring it back, and answer as for any deleted image.
+    if state.meta.get(&id).await?.is_none_or(|m| m.status == Status::Deleted) {
+        state.processed.delete(key).await?;
+        return Err(ApiError::new(Code::Deleted, "the image was deleted"));
+    }
+    let (info, body, timing) = rendered?;
+    Ok(serve(info, Body::from(body), headers, canonical, Some(timing)))
+}
+
+/// Decode the original, render `spec`, store it at `key`: the stored
+/// object's headers, its bytes, and where the time went.
+async fn render_and_store(
+    state: &AppState,
+    id: &ImageId,
+    key: &Key,
+    spec: RenderSpec,
+) -> Result<(ObjectInfo, bytes::Bytes, Timing), ApiError> {
     // A core first, then the original: a render waiting in the queue holds
     // no image in memory, and past the queue's bound it is refused (503).
     let permit = state.cpu.admit().await?;
     let raw =
-        state.raw.get(&Key::raw(&id)).await?.ok_or_else(|| ApiError::new(Code::NotFound, "the original is gone"))?;
+        state.raw.get(&Key::raw(id)).await?.ok_or_else(|| ApiError::new(Code::NotFound, "the original is gone"))?;
     let engine = state.engine.clone();
     let (rendered, decode) = permit
         .run(move || {
@@ -169,24 +189,11 @@ async fn render_on_miss(
             Ok::<_, crate::engine::EngineError>((engine.render(&decoded, &spec)?, decode))
         })
         .await??;
-    let content_type = rendered.format.content_type();
     let body = bytes::Bytes::from(rendered.bytes);
     let started = Instant::now();
-    state.processed.put(key, body.clone(), content_type, IMMUTABLE).await?;
-    // A delete that ran while this rendered has already removed the
-    // image's objects: take this one back rather than bring it back.
-    if state.meta.get(&id).await?.is_none_or(|m| m.status == Status::Deleted) {
-        state.processed.delete(key).await?;
-        return Err(ApiError::new(Code::Deleted, "the image was deleted"));
-    }
+    let info = state.processed.put(key, body.clone(), rendered.format.content_type(), IMMUTABLE).await?;
     let timing = Timing { decode, resize: rendered.resize, encode: rendered.encode, store: started.elapsed() };
-    let info = ObjectInfo {
-        content_type: content_type.to_string(),
-        cache_control: IMMUTABLE.to_string(),
-        etag: crate::store::etag_of_owned(body.clone()).await?,
-        len: body.len() as u64,
-    };
-    Ok(serve(info, Body::from(body), headers, canonical, Some(timing)))
+    Ok((info, body, timing))
 }
 
 fn ms(d: Duration) -> f64 {

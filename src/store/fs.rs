@@ -173,7 +173,13 @@ impl BlobStore for FsStore {
         blocking(move || if path.is_file() { read_info(&path) } else { Ok(None) }).await
     }
 
-    async fn put(&self, key: &Key, body: Bytes, content_type: &str, cache_control: &str) -> Result<(), StoreError> {
+    async fn put(
+        &self,
+        key: &Key,
+        body: Bytes,
+        content_type: &str,
+        cache_control: &str,
+    ) -> Result<ObjectInfo, StoreError> {
         let path = self.path_of(key);
         let (content_type, cache_control) = (content_type.to_string(), cache_control.to_string());
         blocking(move || {
@@ -182,7 +188,7 @@ impl BlobStore for FsStore {
             let sidecar = serde_json::to_vec(&info).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             write_atomic(&FsStore::sidecar(&path), &sidecar)?;
             write_atomic(&path, &body)?;
-            Ok(())
+            Ok(info)
         })
         .await
     }

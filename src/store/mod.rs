@@ -83,7 +83,16 @@ pub trait BlobStore: Send + Sync {
     async fn open(&self, key: &Key) -> Result<Option<(ObjectInfo, ByteStream)>, StoreError> {
         Ok(self.get(key).await?.map(|o| (o.info, futures_util::stream::once(async move { Ok(o.body) }).boxed())))
     }
-    async fn put(&self, key: &Key, body: Bytes, content_type: &str, cache_control: &str) -> Result<(), StoreError>;
+    /// Store `body` whole; returns the headers a later `get` or `head`
+    /// of `key` gives, ETag included, so a caller serving what it just
+    /// wrote hashes nothing again.
+    async fn put(
+        &self,
+        key: &Key,
+        body: Bytes,
+        content_type: &str,
+        cache_control: &str,
+    ) -> Result<ObjectInfo, StoreError>;
     /// A URL the client can PUT exactly `content_length` bytes of
     /// `content_type` to, until `ttl` has passed.
     async fn presign_put(
@@ -106,7 +115,7 @@ pub trait BlobStore: Send + Sync {
         cache_control: &str,
     ) -> Result<(), StoreError> {
         let body = read_exactly(body, len).await?;
-        self.put(key, body, content_type, cache_control).await
+        self.put(key, body, content_type, cache_control).await.map(drop)
     }
     /// Remove the object at `key`; one that is not there is no error.
     async fn delete(&self, key: &Key) -> Result<(), StoreError>;

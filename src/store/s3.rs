@@ -86,15 +86,19 @@ impl BlobStore for S3Store {
         }
     }
 
-    async fn put(&self, key: &Key, body: Bytes, content_type: &str, cache_control: &str) -> Result<(), StoreError> {
+    async fn put(
+        &self,
+        key: &Key,
+        body: Bytes,
+        content_type: &str,
+        cache_control: &str,
+    ) -> Result<ObjectInfo, StoreError> {
         use md5::{Digest, Md5};
         // Content-MD5 makes S3 refuse a body damaged on the way. Hashed on
         // the blocking pool, like every whole-object hash.
         let hashed = body.clone();
-        let md5 = blocking(move || {
-            Ok(base64::Engine::encode(&base64::engine::general_purpose::STANDARD, Md5::digest(&hashed)))
-        })
-        .await?;
+        let md5 = blocking(move || Ok(Md5::digest(&hashed))).await?;
+        let len = body.len() as u64;
         let mut req = self
             .client
             .put_object()
@@ -102,7 +106,7 @@ impl BlobStore for S3Store {
             .key(key.as_str())
             .content_type(content_type)
             .cache_control(cache_control)
-            .content_md5(md5)
+            .content_md5(base64::Engine::encode(&base64::engine::general_purpose::STANDARD, md5))
             .body(ByteStream::from(body));
         if key.is_render() {
             // Lets a lifecycle rule expire renders and keep standard variants.
@@ -113,11 +117,18 @@ impl BlobStore for S3Store {
             // (an id's bytes never change); already there is done.
             req = req.if_none_match("*");
         }
-        match req.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if key.is_raw() && status_of(&e) == Some(412) => Ok(()),
-            Err(e) => Err(failure(e)),
-        }
+        // S3's ETag is the MD5 unless the bucket encrypts with KMS: the one
+        // it answers with is the one a later GET gives.
+        let ours = format!("\"{}\"", hex::encode(md5));
+        let etag = match req.send().await {
+            Ok(res) => res.e_tag().map_or(ours, String::from),
+            // Already there: the headers are those of the object that is.
+            Err(e) if key.is_raw() && status_of(&e) == Some(412) => {
+                return self.head(key).await?.ok_or_else(|| StoreError::Backend("412 for an object not there".into()))
+            }
+            Err(e) => return Err(failure(e)),
+        };
+        Ok(ObjectInfo { content_type: content_type.to_string(), cache_control: cache_control.to_string(), etag, len })
     }
 
     async fn presign_put(

@@ -6,7 +6,7 @@
 use axum::body::Body;
 use axum::http::Request;
 
-use crate::helpers::{img, json, photo, TestApp};
+use crate::helpers::{img, json, photo, PutGate, TestApp};
 
 fn delete(path: &str, token: Option<&str>) -> Request<Body> {
     let mut req = Request::delete(path);
@@ -83,4 +83,32 @@ async fn a_render_racing_a_delete_leaves_nothing_behind() {
         assert!(files_of(&app, &id.to_string()).is_empty(), "round {round}: {:?}", files_of(&app, &id.to_string()));
         assert_eq!(app.get(&img(id, &format!("webp/w={}", 300 + round))).await.status(), 410);
     }
+}
+
+/// The folder store's write fails (its folder removed from under it) when
+/// a delete lands between its steps: the render answers as for a deleted
+/// image, never 503, and leaves nothing.
+#[tokio::test]
+async fn a_render_whose_write_a_delete_breaks_is_410() {
+    let app = TestApp::spawn().await;
+    let id = app.upload(photo(800, 600), "image/jpeg").await;
+    app.wait_final(&id).await;
+    let (arrived_tx, arrived) = tokio::sync::oneshot::channel();
+    let (release, release_rx) = tokio::sync::oneshot::channel();
+    *app.store.put_gate.lock().unwrap() =
+        Some(PutGate { prefix: format!("img/{id}/"), arrived: arrived_tx, release: release_rx });
+    let path = img(id, "webp/w=333");
+    let render = app.get(&path);
+    let gone = async {
+        arrived.await.unwrap();
+        let gone = app.call(delete(&format!("/images/{id}"), None)).await;
+        let folder_gone = std::io::Error::from(std::io::ErrorKind::NotFound);
+        release.send(Some(imgpipe::store::StoreError::Io(folder_gone))).unwrap();
+        gone
+    };
+    let (render, gone) = tokio::join!(render, gone);
+    assert_eq!(gone.status(), 204);
+    assert_eq!(render.status(), 410);
+    assert_eq!(json(render).await["code"], "deleted");
+    assert!(files_of(&app, &id.to_string()).is_empty(), "{:?}", files_of(&app, &id.to_string()));
 }

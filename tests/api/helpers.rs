@@ -29,6 +29,17 @@ pub struct Counting {
     pub puts: Mutex<HashMap<String, usize>>,
     /// Writes to keys under this prefix fail with ENOSPC (a full disk).
     pub full_under: Mutex<Option<String>>,
+    /// The next write under a prefix stops here until the test says how
+    /// it ends.
+    pub put_gate: Mutex<Option<PutGate>>,
+}
+
+/// Holds one write: `arrived` fires when it gets here; the answer on
+/// `release` is the error it fails with, or `None` to write.
+pub struct PutGate {
+    pub prefix: String,
+    pub arrived: tokio::sync::oneshot::Sender<()>,
+    pub release: tokio::sync::oneshot::Receiver<Option<StoreError>>,
 }
 
 impl Counting {
@@ -56,9 +67,23 @@ impl BlobStore for Counting {
         self.reads.fetch_add(1, Ordering::SeqCst);
         self.inner.head(key).await
     }
-    async fn put(&self, key: &Key, body: Bytes, ct: &str, cc: &str) -> Result<(), StoreError> {
+    async fn put(&self, key: &Key, body: Bytes, ct: &str, cc: &str) -> Result<ObjectInfo, StoreError> {
         *self.puts.lock().unwrap().entry(key.to_string()).or_default() += 1;
         self.check_space(key)?;
+        let gate = {
+            let mut gate = self.put_gate.lock().unwrap();
+            if gate.as_ref().is_some_and(|g| key.as_str().starts_with(&g.prefix)) {
+                gate.take()
+            } else {
+                None
+            }
+        };
+        if let Some(gate) = gate {
+            let _ = gate.arrived.send(());
+            if let Ok(Some(e)) = gate.release.await {
+                return Err(e);
+            }
+        }
         self.inner.put(key, body, ct, cc).await
     }
     async fn put_stream(
@@ -159,6 +184,7 @@ impl TestApp {
             reads: AtomicUsize::new(0),
             puts: Mutex::default(),
             full_under: Mutex::default(),
+            put_gate: Mutex::default(),
         });
         state.raw = store.clone();
         state.processed = store.clone();

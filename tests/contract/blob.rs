@@ -16,9 +16,10 @@ pub async fn contract(store: &dyn BlobStore) {
     assert!(store.get(&raw).await.unwrap().is_none());
     assert!(store.head(&raw).await.unwrap().is_none());
 
-    // Put, then get the same bytes and headers; ETag is the quoted MD5.
+    // Put, then get the same bytes and headers; ETag is the quoted MD5,
+    // and put returns the headers get and head later give.
     let body = Bytes::from_static(b"\xFF\xD8\xFFnot really a jpeg");
-    store.put(&raw, body.clone(), "image/jpeg", "private, no-store").await.unwrap();
+    let written = store.put(&raw, body.clone(), "image/jpeg", "private, no-store").await.unwrap();
     let obj = store.get(&raw).await.unwrap().expect("stored object");
     assert_eq!(obj.body, body);
     assert_eq!(obj.info.content_type, "image/jpeg");
@@ -27,6 +28,7 @@ pub async fn contract(store: &dyn BlobStore) {
     assert!(obj.info.etag.starts_with('"') && obj.info.etag.len() == 34);
     assert_eq!(obj.info.len, body.len() as u64);
     assert_eq!(store.head(&raw).await.unwrap().unwrap(), obj.info);
+    assert_eq!(written, obj.info);
 
     // A variant and an on-demand render under the same name coexist.
     let standard = Key::parse_stored(&format!("img/{id}/{}/webp", crate::recipe())).unwrap();
@@ -38,9 +40,10 @@ pub async fn contract(store: &dyn BlobStore) {
     assert_eq!(store.get(&custom).await.unwrap().unwrap().info.cache_control, IMMUTABLE);
 
     // Overwrite replaces the whole object; an empty body is allowed.
-    store.put(&standard, Bytes::new(), "image/webp", IMMUTABLE).await.unwrap();
+    let written = store.put(&standard, Bytes::new(), "image/webp", IMMUTABLE).await.unwrap();
     let empty = store.get(&standard).await.unwrap().unwrap();
     assert!(empty.body.is_empty());
+    assert_eq!(written, empty.info);
     assert_eq!(empty.info.etag, etag_of(b""));
 
     // Streamed puts store exactly `len` bytes, or nothing at all.
