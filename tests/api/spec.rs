@@ -134,3 +134,38 @@ fn layers_import_only_downwards() {
         }
     }
 }
+
+/// ARCHITECTURE.md's "Where is it decided?" table: every file it names
+/// exists, and every name beside a file is defined in that file, so the
+/// one hop it promises lands.
+#[test]
+fn architecture_says_where_each_thing_is_decided() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
+    let start = doc.find("## Where is it decided?").expect("ARCHITECTURE.md has the table");
+    let section = &doc[start..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+    let rows: Vec<&str> = section.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| Question")).collect();
+    assert!(rows.len() >= 15, "{} rows", rows.len());
+    for row in rows {
+        let place = row.trim_end_matches('|').rsplit('|').next().unwrap();
+        let ticked: Vec<&str> = place.split('`').skip(1).step_by(2).collect();
+        let mut file: Option<String> = None;
+        assert!(!ticked.is_empty(), "no file in: {row}");
+        for item in ticked {
+            if item.contains('/') {
+                let text = std::fs::read_to_string(root.join(item)).unwrap_or_else(|e| panic!("{item}: {e}"));
+                file = Some(text);
+            } else {
+                let text = file.as_deref().unwrap_or_else(|| panic!("`{item}` before any file in: {row}"));
+                let defined = ["fn", "struct", "enum", "const", "static", "type"].iter().any(|kw| {
+                    text.contains(&format!("{kw} {item}("))
+                        || text.contains(&format!("{kw} {item} "))
+                        || text.contains(&format!("{kw} {item}:"))
+                        || text.contains(&format!("{kw} {item}<"))
+                });
+                assert!(defined, "`{item}` is not defined where ARCHITECTURE.md says: {row}");
+            }
+        }
+    }
+}
