@@ -14,7 +14,7 @@ use bytes::Bytes;
 
 use crate::app::AppState;
 use crate::engine::EngineError;
-use crate::ingest::IngestError;
+use crate::ingest::{IngestError, Outcome};
 use crate::keys::{ImageId, Key};
 use crate::meta::{now_rfc3339, ErrorInfo, Metadata, Status};
 
@@ -31,18 +31,19 @@ pub async fn take(state: &AppState, source_key: &str, etag: &str, body: Bytes) -
 }
 
 /// An object over `IMGPIPE_MAX_UPLOAD_BYTES`: an item `failed` with
-/// `too_large`, without reading or copying the bytes.
+/// `too_large`, without reading or copying the bytes. `AlreadyDone` when
+/// its id was already final (a duplicate event).
 pub async fn refuse_too_large(
     state: &AppState,
     source_key: &str,
     etag: &str,
     len: u64,
-) -> Result<ImageId, IngestError> {
+) -> Result<(ImageId, Outcome), IngestError> {
     let claim = Metadata::dropped(ImageId::new(), source_key, etag, len);
     let id = state.meta.claim_source(&claim).await?;
-    let Some(mut item) = state.meta.get(&id).await? else { return Ok(id) };
+    let Some(mut item) = state.meta.get(&id).await? else { return Ok((id, Outcome::AlreadyDone)) };
     if item.status.is_terminal() {
-        return Ok(id);
+        return Ok((id, Outcome::AlreadyDone));
     }
     let e = EngineError::TooLarge { bytes: len, limit: state.config.limits.max_upload_bytes };
     item.status = Status::Failed;
@@ -50,5 +51,5 @@ pub async fn refuse_too_large(
     item.error = Some(ErrorInfo { code: e.code().to_string(), message: e.to_string() });
     state.meta.put(&item).await?;
     tracing::info!(%id, source_key, len, "drop-in refused: too large");
-    Ok(id)
+    Ok((id, Outcome::Failed(e.code().to_string())))
 }

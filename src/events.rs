@@ -101,8 +101,7 @@ pub async fn take_dropped(state: &AppState, key: &str) -> Result<Option<(ImageId
     let Some((info, body)) = state.raw.open(&at).await? else { return Ok(None) };
     if info.len > state.config.limits.max_upload_bytes {
         drop(body);
-        let id = dropin::refuse_too_large(state, key, &info.etag, info.len).await?;
-        return Ok(Some((id, Outcome::Failed("too_large".into()))));
+        return Ok(Some(dropin::refuse_too_large(state, key, &info.etag, info.len).await?));
     }
     let body = crate::store::read_exactly(body, info.len).await?;
     let id = dropin::take(state, key, &info.etag, body).await?;

@@ -252,7 +252,7 @@ enum ImportError {
 async fn one(state: &AppState, bucket: Option<&S3Store>, entry: &Entry) -> Result<Report, ImportError> {
     let key = &entry.source_key;
     let id = if entry.len > state.config.limits.max_upload_bytes {
-        dropin::refuse_too_large(state, key, &format!("\"len-{}\"", entry.len), entry.len).await?
+        dropin::refuse_too_large(state, key, &format!("\"len-{}\"", entry.len), entry.len).await?.0
     } else {
         let (etag, body) = match (&entry.at, bucket) {
             (At::File(path), _) => {

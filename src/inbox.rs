@@ -98,7 +98,7 @@ enum TakeError {
 async fn take_file(state: &AppState, dir: &Path, path: &Path, key: &str, len: u64) -> Result<ImageId, TakeError> {
     if len > state.config.limits.max_upload_bytes {
         let etag = format!("\"len-{len}\"");
-        let id = dropin::refuse_too_large(state, key, &etag, len).await?;
+        let (id, _) = dropin::refuse_too_large(state, key, &etag, len).await?;
         let to = dir.join(REFUSED).join(key);
         if let Some(parent) = to.parent() {
             tokio::fs::create_dir_all(parent).await?;
