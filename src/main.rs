@@ -46,6 +46,75 @@ impl ByHand {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the HTTP service (the upload page at /).
+    ///
+    /// Locally on a folder + SQLite (default), or on S3 + DynamoDB with
+    /// --backend aws.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "IMGPIPE_ADDR", default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+        /// Folder for uploads, variants and metadata (default: IMGPIPE_DATA_DIR or ./data).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// local or aws (default: IMGPIPE_BACKEND or local).
+        #[arg(long, value_parser = ["local", "aws"])]
+        backend: Option<String>,
+    },
+    /// Make the standard variants of image files: OUT/<stem>/<variant>.<ext>.
+    Process {
+        /// Image files or folders of images.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Comma-separated subset of jpeg,jpeg-low,webp,png,thumb.
+        #[arg(long, value_delimiter = ',', value_parser = parse_variant)]
+        variants: Option<Vec<Variant>>,
+        /// One JSON object per image on stdout instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Files processed at once (default: the number of cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
+    /// Import existing images from a folder or s3://bucket/prefix.
+    ///
+    /// Each is named by its path under the source (its source_key). Running
+    /// it again does nothing, and a run cut short is finished by the next.
+    Import {
+        /// A folder, or s3://bucket/prefix (read with the AWS environment).
+        source: String,
+        #[command(flatten)]
+        run: ByHand,
+    },
+    /// Make the standard variants again for the current recipe.
+    ///
+    /// For after IMGPIPE_MAX_DIMENSION or IMGPIPE_THUMB_SIZE changed (see
+    /// `imgpipe recipe`). Old variants keep their keys and bytes. Running it
+    /// again does nothing.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["ids", "all"])))]
+    Reprocess {
+        /// An image to reprocess (repeat for more).
+        #[arg(long = "id", value_name = "ID")]
+        ids: Vec<String>,
+        /// Every ready image made with another recipe.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        run: ByHand,
+    },
+    /// Print the recipe version these settings give, and what it covers.
+    Recipe,
+    /// Process uploads from the SQS queue of S3 notifications.
+    ///
+    /// What the Lambda events handler does, outside Lambda.
+    Worker {
+        /// The queue's URL (default: IMGPIPE_QUEUE_URL).
+        #[arg(long)]
+        queue_url: Option<String>,
+    },
     /// Time the five-variant recipe step by step; one JSON line per image.
     Bench {
         /// Image files.
@@ -64,70 +133,6 @@ enum Command {
         /// of an image URL after the id, e.g. `webp/w=640`.
         #[arg(long, conflicts_with = "dump")]
         render: Option<String>,
-    },
-    /// Run the HTTP service: locally on a folder + SQLite (default), or on
-    /// S3 + DynamoDB with --backend aws.
-    Serve {
-        /// Address to listen on.
-        #[arg(long, env = "IMGPIPE_ADDR", default_value = "127.0.0.1:8080")]
-        addr: SocketAddr,
-        /// Folder for uploads, variants and metadata (default: IMGPIPE_DATA_DIR or ./data).
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-        /// local or aws (default: IMGPIPE_BACKEND or local).
-        #[arg(long, value_parser = ["local", "aws"])]
-        backend: Option<String>,
-    },
-    /// Process uploads from the SQS queue of S3 notifications (the Lambda
-    /// events handler, outside Lambda).
-    Worker {
-        /// The queue's URL (default: IMGPIPE_QUEUE_URL).
-        #[arg(long)]
-        queue_url: Option<String>,
-    },
-    /// Import existing images from a folder or s3://bucket/prefix, each named
-    /// by its path under the source (its source_key); running it again
-    /// does nothing, and a run cut short is finished by the next.
-    Import {
-        /// A folder, or s3://bucket/prefix (read with the AWS environment).
-        source: String,
-        #[command(flatten)]
-        run: ByHand,
-    },
-    /// Make the standard variants again for the current recipe, after
-    /// IMGPIPE_MAX_DIMENSION or IMGPIPE_THUMB_SIZE changed (see `imgpipe
-    /// recipe`); old variants keep their keys and bytes. Running it again
-    /// does nothing.
-    #[command(group(clap::ArgGroup::new("which").required(true).args(["ids", "all"])))]
-    Reprocess {
-        /// An image to reprocess (repeat for more).
-        #[arg(long = "id", value_name = "ID")]
-        ids: Vec<String>,
-        /// Every ready image made with another recipe.
-        #[arg(long)]
-        all: bool,
-        #[command(flatten)]
-        run: ByHand,
-    },
-    /// Print the recipe version these settings give, and what it covers.
-    Recipe,
-    /// Make the standard variants of image files: OUT/<stem>/<variant>.<ext>.
-    Process {
-        /// Image files or folders of images.
-        #[arg(required = true)]
-        inputs: Vec<PathBuf>,
-        /// Output folder.
-        #[arg(long)]
-        out: PathBuf,
-        /// Comma-separated subset of jpeg,jpeg-low,webp,png,thumb.
-        #[arg(long, value_delimiter = ',', value_parser = parse_variant)]
-        variants: Option<Vec<Variant>>,
-        /// One JSON object per image on stdout instead of text.
-        #[arg(long)]
-        json: bool,
-        /// Files processed at once (default: the number of cores).
-        #[arg(long)]
-        jobs: Option<usize>,
     },
 }
 

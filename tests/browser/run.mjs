@@ -331,7 +331,9 @@ async function crossOriginFlow(page, api, bytesB64, token) {
       });
       if (!created.ok) return { stage: 'post', status: created.status };
       const { id, upload } = await created.json();
-      const put = await fetch(upload.url, { method: 'PUT', headers: { 'content-type': upload.headers['content-type'] }, body: file });
+      const own = new Set(['content-length', 'host']); // the browser sets these itself
+      const putHeaders = Object.fromEntries(Object.entries(upload.headers).filter(([name]) => !own.has(name)));
+      const put = await fetch(upload.url, { method: upload.method, headers: putHeaders, body: file });
       if (!put.ok) return { stage: 'put', status: put.status };
       let meta;
       for (let i = 0; i < 200; i += 1) {
