@@ -17,6 +17,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use crate::app::AppState;
+use crate::cpu::CpuPermit;
 use crate::engine::RenderSpec;
 use crate::http::problem::{ApiError, Code};
 use crate::keys::{ImageId, Key};
@@ -155,7 +156,10 @@ async fn render_on_miss(
     if let Some((info, body)) = stored(state, key).await? {
         return Ok(serve(info, Body::from_stream(body), headers, canonical, None));
     }
-    let rendered = render_and_store(state, &id, key, spec).await;
+    // A core first, then the original: a render waiting in the queue holds
+    // no image in memory, and past the queue's bound it is refused (503).
+    let permit = state.cpu.admit().await?;
+    let rendered = render_and_store(state, permit, &id, key, spec).await;
     // A delete that ran meanwhile has removed the image's objects, perhaps
     // from under this render's read or write: take back what it wrote
     // rather than bring it back, and answer as for any deleted image.
@@ -167,17 +171,16 @@ async fn render_on_miss(
     Ok(serve(info, Body::from(body), headers, canonical, Some(timing)))
 }
 
-/// Decode the original, render `spec`, store it at `key`: the stored
-/// object's headers, its bytes, and where the time went.
+/// On `permit`'s core: decode the original, render `spec`, store it at
+/// `key`. Returns the stored object's headers, its bytes, and where the
+/// time went.
 async fn render_and_store(
     state: &AppState,
+    permit: CpuPermit,
     id: &ImageId,
     key: &Key,
     spec: RenderSpec,
 ) -> Result<(ObjectInfo, bytes::Bytes, Timing), ApiError> {
-    // A core first, then the original: a render waiting in the queue holds
-    // no image in memory, and past the queue's bound it is refused (503).
-    let permit = state.cpu.admit().await?;
     let raw =
         state.raw.get(&Key::raw(id)).await?.ok_or_else(|| ApiError::new(Code::NotFound, "the original is gone"))?;
     let engine = state.engine.clone();

@@ -17,7 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{blocking, etag_of, BlobStore, ByteStream, Object, ObjectInfo, PresignedPut, StoreError};
+use super::{blocking, etag_of, etag_of_md5, BlobStore, ByteStream, Object, ObjectInfo, PresignedPut, StoreError};
 use crate::keys::{ImageId, Key};
 use crate::signing::UploadSigner;
 
@@ -232,7 +232,7 @@ impl BlobStore for FsStore {
         let info = ObjectInfo {
             content_type: content_type.to_string(),
             cache_control: cache_control.to_string(),
-            etag: format!("\"{}\"", hex::encode(md5.finalize())),
+            etag: etag_of_md5(&md5.finalize()),
             len,
         };
         blocking(move || {

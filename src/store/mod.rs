@@ -146,7 +146,13 @@ pub async fn read_exactly(mut body: ByteStream, len: u64) -> Result<Bytes, Store
 /// Quoted hex MD5: the ETag of a single-part S3 object.
 pub fn etag_of(body: &[u8]) -> String {
     use md5::{Digest, Md5};
-    format!("\"{}\"", hex::encode(Md5::digest(body)))
+    etag_of_md5(&Md5::digest(body))
+}
+
+/// The ETag spelling of an MD5 already computed (streamed, or needed for
+/// Content-MD5 too).
+pub(crate) fn etag_of_md5(md5: &[u8]) -> String {
+    format!("\"{}\"", hex::encode(md5))
 }
 
 /// `etag_of` on the blocking pool. MD5 runs at well under 1 GB/s, so a

@@ -11,7 +11,7 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
-use super::{blocking, etag_of_owned, BlobStore, Object, ObjectInfo, PresignedPut, StoreError};
+use super::{blocking, etag_of_md5, etag_of_owned, BlobStore, Object, ObjectInfo, PresignedPut, StoreError};
 use crate::aws::{is_transient, status_of};
 use crate::keys::{ImageId, Key};
 
@@ -119,7 +119,7 @@ impl BlobStore for S3Store {
         }
         // S3's ETag is the MD5 unless the bucket encrypts with KMS: the one
         // it answers with is the one a later GET gives.
-        let ours = format!("\"{}\"", hex::encode(md5));
+        let ours = etag_of_md5(&md5);
         let etag = match req.send().await {
             Ok(res) => res.e_tag().map_or(ours, String::from),
             // Already there: the headers are those of the object that is.
