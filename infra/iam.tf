@@ -10,8 +10,11 @@ locals {
       # PutObject: presigned PUTs act with the signer's permissions.
       # DeleteObject: DELETE /images/<id>.
       raw = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-      # Drop-ins are read by the events function only.
-      dropped = []
+      # DELETE /images/<id> of a drop-in removes its own object too
+      # (HeadObject first, to remove it only while it is the same bytes),
+      # or the next import of the bucket would bring the image back.
+      # Drop-ins may have any key, so this is the bucket's objects.
+      dropped = ["s3:GetObject", "s3:DeleteObject"]
       # Get: serve, Put: write back renders (tagged imgpipe=render),
       # Delete: DELETE /images/<id> (a render that raced it, too).
       processed = ["s3:GetObject", "s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject"]

@@ -47,6 +47,7 @@ resource "aws_lambda_function" "fn" {
   #checkov:skip=CKV_AWS_116:Failed events go to the SQS queue's dead-letter queue; the http function is invoked synchronously.
   #checkov:skip=CKV_AWS_117:The functions reach only S3, DynamoDB and SQS over their public endpoints; a VPC adds NAT cost and cold-start time.
   #checkov:skip=CKV_AWS_173:Environment variables are encrypted at rest with the Lambda-managed key; secrets in them are optional tokens.
+  #checkov:skip=CKV_AWS_50:X-Ray is PassThrough by default (tracing_mode): the code emits no segments of its own, and Active tracing is billed per trace.
   #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile the operator owns; the zip is built by scripts/build-lambda.sh.
   for_each                       = local.functions
   function_name                  = "${var.name}-${each.key}"
@@ -63,7 +64,7 @@ resource "aws_lambda_function" "fn" {
     variables = merge(local.environment, { IMGPIPE_HANDLER = each.key })
   }
   tracing_config {
-    mode = "Active"
+    mode = var.tracing_mode
   }
   logging_config {
     log_format = "Text"

@@ -31,3 +31,8 @@ output "dead_letter_queue_url" {
 output "function_names" {
   value = { for k, f in aws_lambda_function.fn : k => f.function_name }
 }
+
+output "alarm_topic_arn" {
+  description = "The SNS topic every alarm notifies (subscribe a pager or an address to it)."
+  value       = aws_sns_topic.alarms.arn
+}

@@ -1,6 +1,6 @@
 # Settings the functions read from SSM Parameter Store once per cold start
 # (IMGPIPE_PARAMETERS), rather than from their environment:
-# - the upload tokens and the signing key, as SecureStrings (encrypted with
+# - the upload tokens, the admin tokens and the signing key, as SecureStrings (encrypted with
 #   the account's aws/ssm key), so they are not in the functions' plain
 #   configuration;
 # - the distribution's id (for the invalidation a delete makes), and
@@ -38,6 +38,7 @@ locals {
   secrets = {
     IMGPIPE_UPLOAD_TOKENS = var.upload_tokens
     IMGPIPE_SIGNING_KEY   = var.signing_key
+    IMGPIPE_ADMIN_TOKENS  = var.admin_tokens
   }
 }
 

@@ -81,10 +81,13 @@ variable "events_reserved_concurrency" {
   }
 }
 
+# A new account may run 10 functions at once in all: 5 ingests leave the
+# other 5 to the http function (uploads, /meta, renders). Raise it with the
+# account's limit (infra/README.md, "New accounts").
 variable "events_max_concurrency" {
-  description = "At most this many events functions run at once, fed by the SQS queue (the event source mapping's maximum concurrency, 2-1000; reserves nothing)."
+  description = "At most this many events functions run at once, fed by the SQS queue (the event source mapping's maximum concurrency, 2-1000; reserves nothing). The default fits a new account's limit of 10 with room for the http function."
   type        = number
-  default     = 20
+  default     = 5
   validation {
     condition     = var.events_max_concurrency >= 2 && var.events_max_concurrency <= 1000
     error_message = "events_max_concurrency is 2-1000."
@@ -117,6 +120,13 @@ variable "public_base_url" {
 
 variable "upload_tokens" {
   description = "Comma-separated bearer tokens accepted by POST /uploads. Empty: open uploads."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
+variable "admin_tokens" {
+  description = "Comma-separated tokens that may DELETE any image (drop-ins and imports, which have no delete token of their own). Empty: only an image's own delete token deletes it."
   type        = string
   default     = ""
   sensitive   = true
@@ -199,8 +209,28 @@ variable "cors_allowed_origins" {
   }
 }
 
-variable "alarm_topic_arn" {
-  description = "SNS topic notified when the dead-letter queue is not empty; empty for none."
+variable "alarm_email" {
+  description = "An address the stack's alarm topic mails (after the address confirms the subscription); empty for none."
   type        = string
   default     = ""
+  validation {
+    condition     = var.alarm_email == "" || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alarm_email))
+    error_message = "alarm_email is empty or an e-mail address."
+  }
+}
+
+variable "alarm_topic_arn" {
+  description = "An existing SNS topic (a pager, a chat bridge) notified as well as the stack's own alarm topic; empty for none."
+  type        = string
+  default     = ""
+}
+
+variable "tracing_mode" {
+  description = "X-Ray tracing of both functions: PassThrough (the default) traces only requests that arrive sampled; Active samples every function's invocations, at X-Ray's prices."
+  type        = string
+  default     = "PassThrough"
+  validation {
+    condition     = contains(["PassThrough", "Active"], var.tracing_mode)
+    error_message = "tracing_mode is PassThrough or Active."
+  }
 }

@@ -61,6 +61,21 @@ deploy_refuses 2 "pass --yes" --arch x86_64
 deploy_refuses 2 "x86_64 or arm64" --arch sparc
 echo "-- deploy.sh: refuses unknown flags, and an apply without a terminal or --yes"
 
+# The lock file lets `terraform init` verify the provider on any machine:
+# the h1: hash of the unpacked provider (what this mirror holds, checked by
+# init below) and a zh: hash of each platform's zip as the registry
+# publishes it. 5.100.0 is published as 15 zips (darwin, linux, windows and
+# freebsd builds, amd64 and arm64 among them); fewer zh: hashes means a
+# lock made on one machine, which every other platform refuses.
+ZH=$(grep -cE '^\s*"zh:[0-9a-f]{64}",$' .terraform.lock.hcl || true)
+VERSION=$(sed -n 's/^ *version *= *"\([0-9.]*\)"/\1/p' .terraform.lock.hcl)
+if [ "$VERSION" != "5.100.0" ] || [ "$ZH" -lt 15 ]; then
+  echo "FAIL infra/.terraform.lock.hcl: hashicorp/aws $VERSION with $ZH zh: hashes; every platform's 15 are needed"
+  echo "     (terraform providers lock -platform=linux_amd64 -platform=linux_arm64 -platform=darwin_amd64 -platform=darwin_arm64)"
+  exit 1
+fi
+echo "-- lock file: hashicorp/aws $VERSION, h1: and $ZH zh: hashes (every platform's zip)"
+
 echo "-- terraform $("$TERRAFORM" version | head -1 | cut -d' ' -f2), provider mirror $MIRROR"
 "$TERRAFORM" fmt -check -recursive -diff
 "$TERRAFORM" init -backend=false -lockfile=readonly -no-color >/dev/null
@@ -93,12 +108,13 @@ TARGETS=(
   aws_dynamodb_table.meta
   aws_iam_role.fn aws_iam_role_policy.fn
   aws_cloudwatch_log_group.fn aws_cloudwatch_metric_alarm.dlq_not_empty
+  aws_sns_topic.alarms aws_sns_topic_subscription.email
   aws_lambda_function.fn aws_lambda_function_url.http aws_lambda_event_source_mapping.events
   aws_ssm_parameter.public_base_url aws_ssm_parameter.distribution_id aws_ssm_parameter.secret
 )
 NAME="tf$(date +%s | tail -c 7)"
 VARS=(-var "name=$NAME" -var "lambda_zip=$ZIP" -var 'cors_allowed_origins=["https://app.example"]'
-  -var "upload_tokens=token-$NAME" -var "signing_key=key-$NAME")
+  -var "upload_tokens=token-$NAME" -var "signing_key=key-$NAME" -var "admin_tokens=admin-$NAME" -var "alarm_email=oncall@example.com")
 echo "-- plan and apply on moto ($MOTO): ${#TARGETS[@]} resources and their dependencies"
 "$TERRAFORM" plan -no-color -out=moto.plan "${VARS[@]}" "${TARGETS[@]/#/-target=}" >plan.log 2>&1 || { cat plan.log; exit 1; }
 grep -E '^Plan:' plan.log

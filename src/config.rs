@@ -14,6 +14,11 @@ pub enum ConfigError {
     #[error("{0} is required with IMGPIPE_BACKEND=aws")]
     Missing(&'static str),
     #[error(
+        "IMGPIPE_RAW_BUCKET and IMGPIPE_PROCESSED_BUCKET are both {0:?}: every variant written would be \
+         taken as a new drop-in, without end; give the processed objects a bucket of their own"
+    )]
+    SameBucket(String),
+    #[error(
         "IMGPIPE_HANDLER is set, but this is not a Lambda runtime (AWS_LAMBDA_RUNTIME_API is unset); \
          outside Lambda run `imgpipe worker` or `imgpipe serve --backend aws`"
     )]
@@ -29,19 +34,30 @@ pub const LOCAL_ONLY_VARIABLES: &[&str] =
 
 /// Variables that, when set, must say something: an empty token list or
 /// signing key would silently open what the operator meant to close.
-const NOT_EMPTY_VARIABLES: &[&str] = &["IMGPIPE_UPLOAD_TOKENS", "IMGPIPE_SIGNING_KEY"];
+const NOT_EMPTY_VARIABLES: &[&str] = &["IMGPIPE_UPLOAD_TOKENS", "IMGPIPE_SIGNING_KEY", "IMGPIPE_ADMIN_TOKENS"];
 
 /// Variables that may also come from SSM Parameter Store, as parameters
 /// named `<IMGPIPE_PARAMETERS><VARIABLE>` (SecureString for the secrets),
 /// read once at start; an environment variable of the same name wins.
 /// `infra/` keeps the secrets and the CDN's URL there rather than in the
 /// functions' environment.
-pub const PARAMETER_VARIABLES: &[&str] =
-    &["IMGPIPE_UPLOAD_TOKENS", "IMGPIPE_SIGNING_KEY", "IMGPIPE_PUBLIC_BASE_URL", "IMGPIPE_DISTRIBUTION_ID"];
+pub const PARAMETER_VARIABLES: &[&str] = &[
+    "IMGPIPE_UPLOAD_TOKENS",
+    "IMGPIPE_SIGNING_KEY",
+    "IMGPIPE_ADMIN_TOKENS",
+    "IMGPIPE_PUBLIC_BASE_URL",
+    "IMGPIPE_DISTRIBUTION_ID",
+];
 
 /// The process environment, with empty values as unset.
 pub fn env_var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
+    raw_env_var(name).filter(|v| !v.is_empty())
+}
+
+/// The process environment as it is, an empty value included: what
+/// `Config::from_lookup` takes, so that it can refuse an empty secret.
+pub fn raw_env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }
 
 /// Where blobs and metadata live.
@@ -130,6 +146,13 @@ pub struct Config {
     /// Tokens accepted by `POST /uploads` (`X-Imgpipe-Token` or
     /// `Authorization: Bearer`); empty means open.
     pub upload_tokens: Vec<String>,
+    /// Tokens that may delete any image (drop-ins and imports included);
+    /// an upload token never deletes.
+    pub admin_tokens: Vec<String>,
+    /// The server answers on loopback addresses only (`serve` on
+    /// 127.0.0.1 or ::1, set from its address, never from the
+    /// environment): only then may a DELETE come without a token.
+    pub loopback_only: bool,
     /// Origins whose pages may call the API from a browser.
     pub cors_origins: CorsOrigins,
     /// Key for `s=` signatures on on-demand transforms; `None` means unsigned.
@@ -152,20 +175,27 @@ pub struct Config {
 }
 
 impl Config {
-    /// Read the process environment. A variable of `NOT_EMPTY_VARIABLES`
-    /// set to an empty value is refused here (elsewhere empty is unset).
+    /// Read the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
-        for name in NOT_EMPTY_VARIABLES {
-            if std::env::var_os(name).is_some_and(|v| v.is_empty()) {
-                return Err(ConfigError::Invalid { name, what: "unset, or not empty", value: String::new() });
-            }
-        }
-        Self::from_lookup(env_var)
+        Self::from_lookup(raw_env_var)
     }
 
-    /// Read configuration through `get`, so tests need not touch the
-    /// process environment.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    /// The one config builder: every command, `serve` and both Lambda
+    /// handlers come through here, with `get` answering each variable as it
+    /// is set (tests pass a map, so they need not touch the process
+    /// environment). A variable of `NOT_EMPTY_VARIABLES` set to an empty
+    /// value is refused; any other empty value counts as unset.
+    pub fn from_lookup(raw: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        for name in NOT_EMPTY_VARIABLES {
+            if raw(name).is_some_and(|v| v.trim().is_empty()) {
+                return Err(ConfigError::Invalid {
+                    name,
+                    what: "unset, or not empty",
+                    value: raw(name).unwrap_or_default(),
+                });
+            }
+        }
+        let get = |name: &str| raw(name).filter(|v| !v.is_empty());
         let limits = limits(&get)?;
         let backend = match get("IMGPIPE_BACKEND").as_deref() {
             None | Some("local") => Backend::Local {
@@ -173,9 +203,13 @@ impl Config {
             },
             Some("aws") => {
                 let need = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
+                let (raw_bucket, processed_bucket) = (need("IMGPIPE_RAW_BUCKET")?, need("IMGPIPE_PROCESSED_BUCKET")?);
+                if raw_bucket == processed_bucket {
+                    return Err(ConfigError::SameBucket(raw_bucket));
+                }
                 Backend::Aws {
-                    raw_bucket: need("IMGPIPE_RAW_BUCKET")?,
-                    processed_bucket: need("IMGPIPE_PROCESSED_BUCKET")?,
+                    raw_bucket,
+                    processed_bucket,
                     table: need("IMGPIPE_TABLE")?,
                     queue_url: get("IMGPIPE_QUEUE_URL"),
                 }
@@ -229,12 +263,17 @@ impl Config {
         if parameters_path.is_some() && !matches!(backend, Backend::Aws { .. }) {
             return Err(invalid("IMGPIPE_PARAMETERS", "set only with IMGPIPE_BACKEND=aws", &get));
         }
-        let upload_tokens: Vec<String> = get("IMGPIPE_UPLOAD_TOKENS")
-            .map(|v| v.split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect())
-            .unwrap_or_default();
-        if get("IMGPIPE_UPLOAD_TOKENS").is_some() && upload_tokens.is_empty() {
-            return Err(invalid("IMGPIPE_UPLOAD_TOKENS", "unset, or a comma list of tokens", &get));
-        }
+        let tokens = |name: &'static str| {
+            let list: Vec<String> = get(name)
+                .map(|v| v.split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect())
+                .unwrap_or_default();
+            match get(name).is_some() && list.is_empty() {
+                true => Err(invalid(name, "unset, or a comma list of tokens", &get)),
+                false => Ok(list),
+            }
+        };
+        let upload_tokens = tokens("IMGPIPE_UPLOAD_TOKENS")?;
+        let admin_tokens = tokens("IMGPIPE_ADMIN_TOKENS")?;
         let signing_key = get("IMGPIPE_SIGNING_KEY").map(String::into_bytes);
         if signing_key.as_ref().is_some_and(|k| k.trim_ascii().is_empty()) {
             return Err(invalid("IMGPIPE_SIGNING_KEY", "unset, or a key that is not blank", &get));
@@ -249,6 +288,8 @@ impl Config {
             public_base_url: get("IMGPIPE_PUBLIC_BASE_URL").unwrap_or_default().trim_end_matches('/').to_string(),
             distribution_id: get("IMGPIPE_DISTRIBUTION_ID"),
             upload_tokens,
+            admin_tokens,
+            loopback_only: false,
             cors_origins: get("IMGPIPE_CORS_ORIGINS").map_or(Ok(CorsOrigins::None), |v| CorsOrigins::parse(&v))?,
             signing_key,
             upload_secret: get("IMGPIPE_UPLOAD_SECRET").map(String::into_bytes),
@@ -394,14 +435,46 @@ mod tests {
     }
 
     #[test]
+    fn raw_and_processed_must_be_two_buckets() {
+        let aws = |processed: &'static str| {
+            config(&[
+                ("IMGPIPE_BACKEND", "aws"),
+                ("IMGPIPE_RAW_BUCKET", "photos"),
+                ("IMGPIPE_PROCESSED_BUCKET", processed),
+                ("IMGPIPE_TABLE", "t"),
+            ])
+        };
+        let e = aws("photos").unwrap_err().to_string();
+        assert!(e.contains("IMGPIPE_PROCESSED_BUCKET") && e.contains("\"photos\""), "{e}");
+        assert!(aws("photos-out").is_ok());
+    }
+
+    #[test]
+    fn other_empty_values_are_unset() {
+        let c =
+            config(&[("IMGPIPE_MAX_PIXELS", ""), ("IMGPIPE_PUBLIC_BASE_URL", ""), ("IMGPIPE_BACKEND", "")]).unwrap();
+        assert_eq!(c.limits.max_pixels, 50_000_000);
+        assert!(matches!(c.backend, Backend::Local { .. }));
+    }
+
+    #[test]
     fn tokens_split_and_trim() {
-        let c = config(&[("IMGPIPE_UPLOAD_TOKENS", " a, b ,,c")]).unwrap();
+        let c = config(&[("IMGPIPE_UPLOAD_TOKENS", " a, b ,,c"), ("IMGPIPE_ADMIN_TOKENS", "root ,x")]).unwrap();
         assert_eq!(c.upload_tokens, vec!["a", "b", "c"]);
+        assert_eq!(c.admin_tokens, vec!["root", "x"]);
+        assert!(!c.loopback_only, "never from the environment");
+        assert!(config(&[("IMGPIPE_ADMIN_TOKENS", "")]).is_err());
+        assert!(config(&[("IMGPIPE_ADMIN_TOKENS", " , ")]).is_err());
     }
 
     #[test]
     fn secrets_that_say_nothing_are_refused() {
-        for (name, value) in [("IMGPIPE_UPLOAD_TOKENS", " , ,"), ("IMGPIPE_SIGNING_KEY", "   ")] {
+        for (name, value) in [
+            ("IMGPIPE_UPLOAD_TOKENS", " , ,"),
+            ("IMGPIPE_SIGNING_KEY", "   "),
+            ("IMGPIPE_UPLOAD_TOKENS", ""),
+            ("IMGPIPE_SIGNING_KEY", ""),
+        ] {
             let e = config(&[(name, value)]).unwrap_err().to_string();
             assert!(e.contains(name), "{e}");
         }

@@ -93,8 +93,13 @@ fn notice(r: S3Record, raw_bucket: &str) -> Notice {
 }
 
 /// A drop-in: the object now at `key` gets an id (the same one on a
-/// duplicate event), its bytes become that id's upload, and it is
-/// ingested. `None` when the object is gone again.
+/// duplicate event) and its bytes become that id's upload. It is not
+/// ingested here: writing `uploads/<id>` is an object created in the raw
+/// bucket, and that event's `Notice::Upload` ingests it, once, whichever
+/// invocation sees which event (ingesting here too ran the whole set twice
+/// while the item was still pending). `Outcome::Taken` then, or
+/// `AlreadyDone` for a duplicate event of an image already final; `None`
+/// when the object is gone again.
 pub async fn take_dropped(state: &AppState, key: &str) -> Result<Option<(ImageId, Outcome)>, IngestError> {
     let Some(at) = Key::dropped(key) else { return Ok(None) };
     // One GET: its headers say whether the body is worth reading at all.
@@ -105,7 +110,8 @@ pub async fn take_dropped(state: &AppState, key: &str) -> Result<Option<(ImageId
     }
     let body = crate::store::read_exactly(body, info.len).await?;
     let id = dropin::take(state, key, &info.etag, body).await?;
-    Ok(Some((id, ingest(state, id).await?)))
+    let done = state.meta.get(&id).await?.is_some_and(|m| m.status.is_terminal());
+    Ok(Some((id, if done { Outcome::AlreadyDone } else { Outcome::Taken })))
 }
 
 /// Ingest every upload a notification names. `Err` only when the record
@@ -131,6 +137,9 @@ pub async fn handle(state: &AppState, raw_bucket: &str, doc: &str) -> Result<(),
         match done {
             Ok(Some((id, Outcome::Ready))) => tracing::info!(%id, %what, "ready"),
             Ok(Some((id, Outcome::Failed(code)))) => tracing::info!(%id, %what, %code, "failed"),
+            Ok(Some((id, Outcome::Taken))) => {
+                tracing::info!(%id, %what, "stored as the id's upload; its event ingests it")
+            }
             Ok(Some((id, other))) => tracing::info!(%id, %what, ?other, "nothing to do"),
             Ok(None) => tracing::info!(%what, "the object is gone; nothing to do"),
             Err(e) => {

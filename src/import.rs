@@ -37,7 +37,13 @@ impl Source {
                 if bucket.is_empty() {
                     return Err(format!("{s}: no bucket name (s3://bucket/prefix)"));
                 }
-                Ok(Source::S3 { bucket: bucket.into(), prefix: prefix.into() })
+                // A prefix is a folder: `s3://b/2024` is `2024/…`, never `2024x/…`.
+                let prefix = match prefix {
+                    "" => String::new(),
+                    p if p.ends_with('/') => p.to_string(),
+                    p => format!("{p}/"),
+                };
+                Ok(Source::S3 { bucket: bucket.into(), prefix })
             }
             None if Path::new(s).is_dir() => Ok(Source::Dir(PathBuf::from(s))),
             None => Err(format!("{s}: not a folder (or an s3://bucket/prefix)")),
@@ -69,22 +75,32 @@ pub struct Found {
     pub modified: SystemTime,
 }
 
+/// An entry of the source that is not imported: its name (quoted, so
+/// that no character of it can forge a line of output) and why.
+pub type Skipped = (String, String);
+
 /// What `walk` saw.
 #[derive(Debug, Default)]
 pub struct Walk {
     /// Sorted by `source_key`.
     pub files: Vec<Found>,
-    /// Files whose names are not UTF-8 (and so cannot be a `source_key`).
-    pub not_utf8: Vec<PathBuf>,
+    /// Entries that are not taken, each with the reason, for a person:
+    /// names that are not UTF-8 or cannot be a key, links that lead out of
+    /// the folder or nowhere, and anything that is not a regular file.
+    pub skipped: Vec<(PathBuf, String)>,
     /// Folders or entries that could not be read.
     pub unreadable: Vec<(PathBuf, std::io::Error)>,
 }
 
 /// Every regular file under `dir`, hidden files and folders (`.name`, as
 /// `rsync` and editors write while copying) skipped: the one folder walk of
-/// `import` and of the local inbox.
+/// `import` and of the local inbox. A link to a file inside `dir` is taken
+/// under its own name; any other link, and whatever is not a regular file
+/// or a folder (a FIFO, a socket, a device), is in `skipped` with the
+/// reason, as is a name no key can carry.
 pub fn walk(dir: &Path) -> Walk {
     let mut out = Walk::default();
+    let root = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         let entries = match std::fs::read_dir(&d) {
@@ -105,35 +121,68 @@ pub fn walk(dir: &Path) -> Walk {
             if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
                 continue;
             }
+            let meta = if meta.file_type().is_symlink() {
+                match followed(&path, &root) {
+                    Ok(target) => target,
+                    Err(why) => {
+                        out.skipped.push((path, why.into()));
+                        continue;
+                    }
+                }
+            } else {
+                meta
+            };
             if meta.is_dir() {
                 stack.push(path);
                 continue;
             }
             if !meta.is_file() {
+                out.skipped.push((path, "not a regular file (a FIFO, a socket or a device)".into()));
                 continue;
             }
             let rel = path.strip_prefix(dir).unwrap_or(&path);
             let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
-            match parts {
-                Some(parts) => out.files.push(Found {
-                    source_key: parts.join("/"),
-                    len: meta.len(),
-                    modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-                    path,
-                }),
-                None => out.not_utf8.push(path),
+            let Some(source_key) = parts.map(|p| p.join("/")) else {
+                out.skipped.push((path, "the name is not UTF-8; rename it".into()));
+                continue;
+            };
+            if let Some(why) = Key::why_not_dropped(&source_key) {
+                out.skipped.push((path, format!("{why}; rename it")));
+                continue;
             }
+            out.files.push(Found {
+                source_key,
+                len: meta.len(),
+                modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                path,
+            });
         }
     }
     out.files.sort_by(|a, b| a.source_key.cmp(&b.source_key));
+    out.skipped.sort();
     out
 }
 
+/// What the link at `path` leads to, when that is a file inside `root`.
+/// A link to a folder is not followed: its files are found where they are,
+/// and a loop of links could never end.
+fn followed(path: &Path, root: &Path) -> Result<std::fs::Metadata, &'static str> {
+    let target = std::fs::canonicalize(path).map_err(|_| "a link that leads nowhere")?;
+    if !target.starts_with(root) {
+        return Err("a link to something outside the folder; copy the file in, or import the folder it is in");
+    }
+    let meta = std::fs::metadata(&target).map_err(|_| "a link that leads nowhere")?;
+    if meta.is_dir() {
+        return Err("a link to a folder; its files are imported where they are");
+    }
+    Ok(meta)
+}
+
 /// Every file under `dir` (see `walk`), named by its path relative to
-/// `dir`. Names that are not UTF-8 are returned separately; anything
-/// unreadable is an error, so an import never silently leaves part of a
-/// folder behind.
-pub fn list_dir(dir: &Path) -> std::io::Result<(Vec<Entry>, Vec<PathBuf>)> {
+/// `dir`, and the entries skipped with their reasons; anything unreadable
+/// is an error, so an import never silently leaves part of a folder
+/// behind.
+pub fn list_dir(dir: &Path) -> std::io::Result<(Vec<Entry>, Vec<Skipped>)> {
     let walked = walk(dir);
     if let Some((path, e)) = walked.unreadable.into_iter().next() {
         return Err(std::io::Error::new(e.kind(), format!("{}: {e}", path.display())));
@@ -143,28 +192,39 @@ pub fn list_dir(dir: &Path) -> std::io::Result<(Vec<Entry>, Vec<PathBuf>)> {
         .into_iter()
         .map(|f| Entry { source_key: f.source_key, len: f.len, at: At::File(f.path) })
         .collect();
-    Ok((entries, walked.not_utf8))
+    let skipped = walked.skipped.into_iter().map(|(p, why)| (format!("{:?}", p.display().to_string()), why)).collect();
+    Ok((entries, skipped))
 }
 
 /// Every object under `prefix` in `bucket` (folder markers skipped), named
-/// by its key relative to the prefix.
-pub async fn list_bucket(clients: &crate::aws::Clients, bucket: &str, prefix: &str) -> Result<Vec<Entry>, IngestError> {
-    let mut entries = Vec::new();
+/// by its key relative to the prefix, exactly as S3 spells it
+/// (`2024//a.jpg` under `2024/` is `/a.jpg`, never the same name as
+/// `2024/a.jpg`). A key no drop-in can have is returned with the reason.
+pub async fn list_bucket(
+    clients: &crate::aws::Clients,
+    bucket: &str,
+    prefix: &str,
+) -> Result<(Vec<Entry>, Vec<Skipped>), IngestError> {
+    let (mut entries, mut skipped) = (Vec::new(), Vec::new());
     let mut pages = clients.s3.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
     while let Some(page) = pages.next().await {
         let page =
             page.map_err(|e| crate::store::StoreError::Backend(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
         for o in page.contents() {
             let Some(key) = o.key() else { continue };
-            let name = key[prefix.len()..].trim_start_matches('/');
+            let name = &key[prefix.len()..];
             if name.is_empty() || key.ends_with('/') {
+                continue;
+            }
+            if let Some(why) = Key::why_not_dropped(key) {
+                skipped.push((format!("{key:?}"), format!("{why}; rename the object")));
                 continue;
             }
             let len = o.size().and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
             entries.push(Entry { source_key: name.to_string(), len, at: At::Object(key.to_string()) });
         }
     }
-    Ok(entries)
+    Ok((entries, skipped))
 }
 
 /// What became of one entry.
@@ -173,7 +233,8 @@ pub struct Report {
     pub source_key: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<ImageId>,
-    /// `ready`, `failed`, or `error` (not imported this time: run again).
+    /// `ready`, `failed`, `skipped` (not an entry an image can come from,
+    /// with the reason), or `error` (not imported this time: run again).
     pub status: &'static str,
     /// Final already before this run: nothing was done.
     pub unchanged: bool,
@@ -189,6 +250,9 @@ pub struct Summary {
     pub ready: usize,
     pub failed: usize,
     pub errors: usize,
+    /// Entries of the source that were not imported, each reported with
+    /// its reason (see `Walk::skipped`).
+    pub skipped: usize,
     /// Of ready and failed: those already final before this run.
     pub unchanged: usize,
 }
@@ -198,10 +262,16 @@ impl Summary {
         match r.status {
             "ready" => self.ready += 1,
             "failed" => self.failed += 1,
+            "skipped" => self.skipped += 1,
             _ => self.errors += 1,
         }
         self.unchanged += usize::from(r.unchanged);
     }
+}
+
+/// The report of an entry the source holds but the import does not take.
+pub fn skipped(name: String, why: String) -> Report {
+    Report { source_key: name, id: None, status: "skipped", unchanged: false, code: None, message: Some(why) }
 }
 
 /// Import `entries`, `jobs` at a time (each ingest takes a core of the CPU
@@ -251,8 +321,9 @@ enum ImportError {
 
 async fn one(state: &AppState, bucket: Option<&S3Store>, entry: &Entry) -> Result<Report, ImportError> {
     let key = &entry.source_key;
-    let id = if entry.len > state.config.limits.max_upload_bytes {
-        dropin::refuse_too_large(state, key, &format!("\"len-{}\"", entry.len), entry.len).await?.0
+    let (id, outcome) = if entry.len > state.config.limits.max_upload_bytes {
+        // Refused here and now, or already before (`AlreadyDone`).
+        dropin::refuse_too_large(state, key, &format!("\"len-{}\"", entry.len), entry.len).await?
     } else {
         let (etag, body) = match (&entry.at, bucket) {
             (At::File(path), _) => {
@@ -260,15 +331,16 @@ async fn one(state: &AppState, bucket: Option<&S3Store>, entry: &Entry) -> Resul
                 (etag_of_owned(body.clone()).await?, body)
             }
             (At::Object(k), Some(bucket)) => {
+                // `list_bucket` listed only keys a drop-in can have.
                 let at = Key::dropped(k).ok_or_else(|| ImportError::Gone(k.clone()))?;
                 let o = bucket.get(&at).await?.ok_or_else(|| ImportError::Gone(k.clone()))?;
                 (o.info.etag, o.body)
             }
             (At::Object(k), None) => return Err(ImportError::Gone(k.clone())),
         };
-        dropin::take(state, key, &etag, body).await?
+        let id = dropin::take(state, key, &etag, body).await?;
+        (id, ingest(state, id).await?)
     };
-    let outcome = ingest(state, id).await?;
     let item = state.meta.get(&id).await.map_err(IngestError::from)?;
     let status = match item.as_ref().map(|m| m.status) {
         Some(Status::Ready) => "ready",
@@ -297,6 +369,11 @@ mod tests {
             Source::S3 { bucket: "photos".into(), prefix: "2024/".into() }
         );
         assert_eq!(Source::parse("s3://photos").unwrap(), Source::S3 { bucket: "photos".into(), prefix: "".into() });
+        assert_eq!(
+            Source::parse("s3://photos/2024").unwrap(),
+            Source::S3 { bucket: "photos".into(), prefix: "2024/".into() },
+            "a prefix is a folder"
+        );
         assert!(Source::parse("s3:///x").is_err());
         assert!(Source::parse("/no/such/folder/here").unwrap_err().contains("not a folder"));
         let dir = tempfile::tempdir().unwrap();
@@ -315,5 +392,44 @@ mod tests {
         let names: Vec<&str> = entries.iter().map(|e| e.source_key.as_str()).collect();
         assert_eq!(names, ["a.jpg", "holiday/b c.png", "holiday/deeper/d.gif"]);
         assert!(bad.is_empty());
+    }
+
+    /// Links to files inside the folder are taken under their own name;
+    /// every other entry that is not taken is named with the reason.
+    #[cfg(unix)]
+    #[test]
+    fn links_inside_are_followed_and_everything_skipped_is_said() {
+        use std::os::unix::fs::symlink;
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("far.jpg"), b"x").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir(d.join("real")).unwrap();
+        std::fs::write(d.join("real/a.jpg"), b"x").unwrap();
+        symlink(d.join("real/a.jpg"), d.join("inside.jpg")).unwrap();
+        symlink("real/a.jpg", d.join("relative.jpg")).unwrap();
+        symlink(outside.path().join("far.jpg"), d.join("outside.jpg")).unwrap();
+        symlink(d.join("nowhere.jpg"), d.join("broken.jpg")).unwrap();
+        symlink(d.join("real"), d.join("folder-link")).unwrap();
+        std::fs::write(d.join("line\nbreak.jpg"), b"x").unwrap();
+        let fifo = std::ffi::CString::new(d.join("pipe.jpg").to_str().unwrap()).unwrap();
+        // SAFETY: `fifo` is a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+
+        let walked = walk(d);
+        let names: Vec<&str> = walked.files.iter().map(|f| f.source_key.as_str()).collect();
+        assert_eq!(names, ["inside.jpg", "real/a.jpg", "relative.jpg"]);
+        let skipped: Vec<(String, &str)> = walked
+            .skipped
+            .iter()
+            .map(|(p, why)| (p.file_name().unwrap().to_string_lossy().to_string(), why.as_str()))
+            .collect();
+        let why = |name: &str| skipped.iter().find(|(n, _)| n == name).map(|(_, w)| *w).unwrap_or("not skipped");
+        assert!(why("outside.jpg").contains("outside the folder"), "{skipped:?}");
+        assert!(why("broken.jpg").contains("leads nowhere"), "{skipped:?}");
+        assert!(why("folder-link").contains("a link to a folder"), "{skipped:?}");
+        assert!(why("line\nbreak.jpg").contains("control character"), "{skipped:?}");
+        assert!(why("pipe.jpg").contains("not a regular file"), "{skipped:?}");
+        assert_eq!(skipped.len(), 5, "{skipped:?}");
     }
 }

@@ -56,9 +56,11 @@ impl Inbox {
         let walked = tokio::task::spawn_blocking(move || walk(&dir)).await.unwrap_or_default();
         let mut taken = Vec::new();
         let mut now_seen = Seen::new();
-        for path in walked.not_utf8 {
+        // Said once per entry (not every pass), the name escaped: a line
+        // break in a file name never starts a log line of its own.
+        for (path, why) in walked.skipped {
             if !self.seen.contains_key(&path) {
-                tracing::warn!(path = %path.display(), "inbox file name is not UTF-8; rename it to have it taken");
+                tracing::warn!(path = ?path.display().to_string(), %why, "inbox entry not taken");
             }
             now_seen.insert(path, (0, SystemTime::UNIX_EPOCH));
         }
@@ -99,7 +101,7 @@ async fn take_file(state: &AppState, dir: &Path, path: &Path, key: &str, len: u6
     if len > state.config.limits.max_upload_bytes {
         let etag = format!("\"len-{len}\"");
         let (id, _) = dropin::refuse_too_large(state, key, &etag, len).await?;
-        let to = dir.join(REFUSED).join(key);
+        let to = free_name(&dir.join(REFUSED).join(key)).await;
         if let Some(parent) = to.parent() {
             tokio::fs::create_dir_all(parent).await?;
         }
@@ -112,6 +114,22 @@ async fn take_file(state: &AppState, dir: &Path, path: &Path, key: &str, len: u6
     // Stored: the file can go.
     tokio::fs::remove_file(path).await?;
     Ok(id)
+}
+
+/// `wanted`, or `wanted~1`, `wanted~2`, … when something (an earlier
+/// refused file, a folder) already has that name: a refused file is always
+/// moved out of the inbox, never left there to be refused every pass.
+async fn free_name(wanted: &Path) -> PathBuf {
+    let mut candidate = wanted.to_path_buf();
+    for n in 1.. {
+        if tokio::fs::symlink_metadata(&candidate).await.is_err() {
+            break;
+        }
+        let mut name = wanted.as_os_str().to_os_string();
+        name.push(format!("~{n}"));
+        candidate = PathBuf::from(name);
+    }
+    candidate
 }
 
 /// Watch the inbox for ever (abort the task to stop: every step is safe

@@ -51,6 +51,9 @@ pub enum Outcome {
     AlreadyDone,
     /// No raw object (yet): nothing to do.
     NoUpload,
+    /// A drop-in stored as its id's upload, to be ingested by that
+    /// object's own event (see `events::take_dropped`).
+    Taken,
 }
 
 pub async fn ingest(state: &AppState, id: ImageId) -> Result<Outcome, IngestError> {
@@ -81,8 +84,8 @@ async fn run(state: &AppState, id: ImageId, existing: Option<Metadata>) -> Resul
     let raw_key = Key::raw(&id);
     let Some(raw) = state.raw.get(&raw_key).await? else { return Ok(Outcome::NoUpload) };
     let created_at = existing.as_ref().map_or_else(now_rfc3339, |m| m.created_at.clone());
-    let (declared, source_key, source_etag) =
-        existing.map_or((None, None, None), |m| (m.declared, m.source_key, m.source_etag));
+    let (declared, source_key, source_etag, delete_token_sha256) =
+        existing.map_or((None, None, None, None), |m| (m.declared, m.source_key, m.source_etag, m.delete_token_sha256));
 
     let engine = state.engine.clone();
     let body = raw.body.clone();
@@ -109,6 +112,8 @@ async fn run(state: &AppState, id: ImageId, existing: Option<Metadata>) -> Resul
         recipe: None,
         variants: BTreeMap::new(),
         error: None,
+        delete_token_sha256,
+        purged: false,
     };
     let (info, rendered, sha256) = match work {
         Ok(ok) => ok,

@@ -111,13 +111,27 @@ impl Key {
     /// and no trailing one (a console "folder"): nothing a path could
     /// escape through.
     pub fn dropped(s: &str) -> Option<Self> {
-        let ok = !s.is_empty()
-            && s.len() <= 1024
-            && !s.starts_with('/')
-            && !s.ends_with('/')
-            && !s.chars().any(|c| c.is_control() || c == '\\')
-            && !s.split('/').any(|seg| seg == "." || seg == "..");
-        ok.then(|| Key(s.to_string()))
+        Self::why_not_dropped(s).is_none().then(|| Key(s.to_string()))
+    }
+
+    /// Why `s` cannot be a drop-in's key (see `dropped`), said for the
+    /// person who named the file; `None` when it can.
+    pub fn why_not_dropped(s: &str) -> Option<&'static str> {
+        if s.is_empty() {
+            Some("the name is empty")
+        } else if s.len() > 1024 {
+            Some("the name is longer than 1,024 bytes, S3's longest key")
+        } else if s.starts_with('/') || s.ends_with('/') {
+            Some("the name starts or ends with '/'")
+        } else if s.chars().any(char::is_control) {
+            Some("the name holds a control character (a tab or a line break)")
+        } else if s.contains('\\') {
+            Some("the name holds a backslash")
+        } else if s.split('/').any(|seg| seg == "." || seg == "..") {
+            Some("the name has a '.' or '..' part")
+        } else {
+            None
+        }
     }
 
     pub fn as_str(&self) -> &str {

@@ -5,6 +5,7 @@
 //! per-invocation handler.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::Router;
@@ -29,26 +30,80 @@ pub const MAX_INLINE_BODY: usize = 4_500_000;
 pub async fn run(config: Config) -> Result<(), Error> {
     let handler = config.handler.ok_or("IMGPIPE_HANDLER is not set")?;
     let clients = Clients::from_env(&config).await;
-    let config = aws::with_parameters(config, &clients).await?;
-    let raw_bucket = aws::names(&config)?.raw_bucket.to_string();
-    let state = aws::state(config, &clients)?;
+    let services = Arc::new(Services::new(config, clients));
+    // Loaded during init when it can be, so the first request is not the
+    // one that waits; a failure here is logged and tried again per request.
+    let _ = services.get().await;
     match handler {
         Handler::Http => {
-            let app = router(state.clone());
             lambda_http::run(lambda_http::service_fn(move |req| {
-                let (app, state) = (app.clone(), state.clone());
-                async move { Ok::<_, Infallible>(http(&app, &state, req).await) }
+                let services = services.clone();
+                async move {
+                    Ok::<_, Infallible>(match services.get().await {
+                        Ok(s) => http(&s.app, &s.state, req).await,
+                        Err(e) => problem(ApiError::unavailable(e)).await,
+                    })
+                }
             }))
             .await
         }
         Handler::Events => {
             lambda_runtime::run(lambda_runtime::service_fn(
                 move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
-                    let (state, raw_bucket) = (state.clone(), raw_bucket.clone());
-                    async move { events(&state, &raw_bucket, event.payload).await }
+                    let services = services.clone();
+                    async move {
+                        let s = services.get().await?;
+                        events(&s.state, &s.raw_bucket, event.payload).await
+                    }
                 },
             ))
             .await
+        }
+    }
+}
+
+/// What the handlers run on, built from the settings (SSM parameters
+/// included) once per execution environment.
+struct Loaded {
+    app: Router,
+    state: AppState,
+    raw_bucket: String,
+}
+
+/// `Loaded`, built on first use and kept; a build that fails (SSM still
+/// throttled after its retries, say) is tried again on the next
+/// invocation. A failed init would make Lambda answer 502 to the Function
+/// URL's callers; this way they get a 503 with `Retry-After`, and an SQS
+/// batch is delivered again.
+struct Services {
+    config: Config,
+    clients: Clients,
+    loaded: tokio::sync::Mutex<Option<Arc<Loaded>>>,
+}
+
+impl Services {
+    fn new(config: Config, clients: Clients) -> Self {
+        Services { config, clients, loaded: tokio::sync::Mutex::new(None) }
+    }
+
+    async fn get(&self) -> Result<Arc<Loaded>, Error> {
+        let mut loaded = self.loaded.lock().await;
+        if let Some(l) = &*loaded {
+            return Ok(l.clone());
+        }
+        let built = async {
+            let config = aws::with_parameters(self.config.clone(), &self.clients).await?;
+            let raw_bucket = aws::names(&config)?.raw_bucket.to_string();
+            let state = aws::state(config, &self.clients)?;
+            Ok::<_, Error>(Arc::new(Loaded { app: router(state.clone()), state, raw_bucket }))
+        }
+        .await;
+        match built {
+            Ok(l) => Ok(loaded.insert(l).clone()),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot load the settings; answering 503 until they load");
+                Err(e)
+            }
         }
     }
 }

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use imgpipe::config::{env_var as env, Backend, Config, LogFormat};
+use imgpipe::config::{env_var as env, raw_env_var, Backend, Config, LogFormat};
 use imgpipe::engine::{Engine, Variant};
 use imgpipe::keys::ImageId;
 use imgpipe::process;
@@ -153,40 +153,44 @@ async fn import(
         false => None,
     };
     let state = open_state(config, data_dir, clients.as_ref()).await?;
-    let (entries, bucket) = match &source {
+    let (entries, skipped, bucket) = match &source {
         Source::Dir(dir) => {
-            let (entries, bad) = import::list_dir(dir).with_context(|| format!("listing {}", dir.display()))?;
-            for path in bad {
-                eprintln!("skipped {}: the name is not UTF-8", path.display());
-            }
-            (entries, None)
+            let (entries, skipped) = import::list_dir(dir).with_context(|| format!("listing {}", dir.display()))?;
+            (entries, skipped, None)
         }
         Source::S3 { bucket, prefix } => {
             let clients = clients.as_ref().context("AWS clients")?;
-            let entries = import::list_bucket(clients, bucket, prefix)
+            let (entries, skipped) = import::list_bucket(clients, bucket, prefix)
                 .await
                 .with_context(|| format!("listing s3://{bucket}/{prefix}"))?;
-            (entries, Some(imgpipe::store::s3::S3Store::new(clients.s3.clone(), bucket)))
+            (entries, skipped, Some(imgpipe::store::s3::S3Store::new(clients.s3.clone(), bucket)))
         }
     };
-    let progress = Progress::new(entries.len());
-    let summary = import::run(&state, bucket, entries, jobs, |r| {
+    let progress = Progress::new(entries.len() + skipped.len());
+    let report = |r: &import::Report| {
         let problem = (r.status != "ready").then(|| r.message.as_deref().unwrap_or_default());
         progress.item(r, &r.source_key, r.status, problem);
-    })
-    .await;
+    };
+    let skipped: Vec<import::Report> = skipped.into_iter().map(|(name, why)| import::skipped(name, why)).collect();
+    for r in &skipped {
+        report(r);
+    }
+    let mut summary = import::run(&state, bucket, entries, jobs, report).await;
+    summary.skipped += skipped.len();
     progress.finish(&summary);
     eprintln!(
-        "{} ready, {} failed, {} not imported (run again){}",
+        "{} ready, {} failed, {} skipped, {} not imported (run again){}",
         summary.ready,
         summary.failed,
+        summary.skipped,
         summary.errors,
         match summary.unchanged {
             0 => String::new(),
             n => format!("; {n} already done before this run"),
         }
     );
-    Ok(if summary.failed + summary.errors == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    let clean = summary.failed + summary.errors + summary.skipped == 0;
+    Ok(if clean { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 /// How a command run by hand reports: a progress bar on a terminal (with
@@ -222,9 +226,13 @@ impl Progress {
 }
 
 /// The backend's state for a command run by hand (`import`, `reprocess`):
-/// S3 + DynamoDB with `clients`, or the local folder + SQLite.
+/// S3 + DynamoDB with `clients`, or the local folder + SQLite. These
+/// commands write variant URLs into metadata, and items are final, so the
+/// public base URL must be the backend's own: `IMGPIPE_PUBLIC_BASE_URL`,
+/// the SSM parameter on AWS, or locally the one `serve` recorded in the
+/// data dir. Without one the command refuses to start.
 async fn open_state(
-    config: Config,
+    mut config: Config,
     data_dir: Option<PathBuf>,
     clients: Option<&imgpipe::aws::Clients>,
 ) -> anyhow::Result<imgpipe::app::AppState> {
@@ -233,10 +241,27 @@ async fn open_state(
         (Backend::Aws { .. }, None) => {
             let clients = clients.context("AWS clients")?;
             let config = imgpipe::aws::with_parameters(config, clients).await?;
+            if config.public_base_url.is_empty() {
+                anyhow::bail!(
+                    "no public base URL for the variant URLs this command writes: set IMGPIPE_PUBLIC_BASE_URL \
+                     to the CDN's address (https://<distribution>.cloudfront.net), or IMGPIPE_PARAMETERS to \
+                     the stack's SSM path, which holds it (terraform output parameters_path)"
+                );
+            }
             Ok(imgpipe::aws::state(config, clients)?)
         }
         (Backend::Local { data_dir: default }, given) => {
             let data_dir = given.unwrap_or_else(|| default.clone());
+            if config.public_base_url.is_empty() {
+                config.public_base_url = imgpipe::serve::recorded_public_base(&data_dir).with_context(|| {
+                    format!(
+                        "no public base URL for the variant URLs this command writes: set IMGPIPE_PUBLIC_BASE_URL \
+                         to the address clients reach imgpipe serve at, or run imgpipe serve on {} once (it \
+                         records its own)",
+                        data_dir.display()
+                    )
+                })?;
+            }
             Ok(imgpipe::serve::local_state(config, &data_dir)?.0)
         }
     }
@@ -274,15 +299,6 @@ async fn reprocess(
         summary.ready, summary.unchanged, summary.refused, summary.errors
     );
     Ok(if summary.errors == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
-}
-
-/// For a command run by hand: the URLs in metadata are the local
-/// server's, at `IMGPIPE_ADDR` (or its default), unless
-/// `IMGPIPE_PUBLIC_BASE_URL` says otherwise.
-fn default_public_base(config: &mut Config) {
-    if config.public_base_url.is_empty() {
-        config.public_base_url = format!("http://{}", env("IMGPIPE_ADDR").unwrap_or("127.0.0.1:8080".into()));
-    }
 }
 
 fn parse_variant(s: &str) -> Result<Variant, String> {
@@ -361,7 +377,7 @@ fn run() -> anyhow::Result<ExitCode> {
     let full_config = || {
         Config::from_lookup(|k| match k {
             "IMGPIPE_BACKEND" => backend_flag.clone().or_else(|| env(k)),
-            _ => env(k),
+            _ => raw_env_var(k),
         })
         .context("configuration")
     };
@@ -392,6 +408,7 @@ fn run() -> anyhow::Result<ExitCode> {
             if config.public_base_url.is_empty() {
                 config.public_base_url = format!("http://{addr}");
             }
+            config.loopback_only = addr.ip().is_loopback();
             match (&config.backend, data_dir) {
                 (Backend::Aws { .. }, Some(_)) => anyhow::bail!("--data-dir is for the local backend"),
                 (Backend::Aws { .. }, None) => runtime()?.block_on(imgpipe::serve::run_aws(config, addr))?,
@@ -421,9 +438,8 @@ fn run() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Import { source, run } => {
-            let mut config = full_config()?;
+            let config = full_config()?;
             let source = imgpipe::import::Source::parse(&source).map_err(anyhow::Error::msg)?;
-            default_public_base(&mut config);
             runtime()?.block_on(import(config, source, run.data_dir.clone(), run.jobs()))
         }
         Command::Reprocess { ids, all, run } => {
@@ -435,8 +451,7 @@ fn run() -> anyhow::Result<ExitCode> {
                         .collect::<anyhow::Result<Vec<_>>>()?,
                 ),
             };
-            let mut config = full_config()?;
-            default_public_base(&mut config);
+            let config = full_config()?;
             runtime()?.block_on(reprocess(config, ids, run.data_dir.clone(), run.jobs()))
         }
         Command::Recipe => {

@@ -21,7 +21,8 @@ use crate::engine::{Engine, Variant};
 /// another filter), so the new bytes get new keys too.
 pub const ENGINE_REVISION: u32 = 1;
 
-/// A recipe version: the first 32 bits of the SHA-256 of [`describe`].
+/// A recipe version: the first 32 bits of the SHA-256 of the recipe's
+/// text (see [`describe`]).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Recipe([u8; 4]);
@@ -36,7 +37,7 @@ impl Recipe {
 
     /// The version of `engine`'s settings.
     pub fn of(engine: &Engine) -> Self {
-        let digest = Sha256::digest(describe(engine).as_bytes());
+        let digest = Sha256::digest(text(engine, false).as_bytes());
         Recipe([digest[0], digest[1], digest[2], digest[3]])
     }
 
@@ -55,14 +56,25 @@ impl Recipe {
     }
 }
 
-/// Everything that shapes output bytes, one line each, in a fixed order:
-/// the text the version hashes (and what `imgpipe recipe` prints).
+/// Everything that shapes output bytes, one line each, in a fixed order,
+/// as `imgpipe recipe` prints it: PNG's quality reads `lossless`.
 pub fn describe(engine: &Engine) -> String {
+    text(engine, true)
+}
+
+/// The lines of `describe`. The version hashes them with PNG's (unused)
+/// quality number in place of `lossless`, as it always has, so that the
+/// wording of the listing never changes a deployed recipe's version.
+fn text(engine: &Engine, for_people: bool) -> String {
     let mut out = format!("engine {ENGINE_REVISION}\nmax_dimension {}\n", engine.limits.max_dimension);
     for v in Variant::ALL {
         let spec = engine.standard_spec(v);
         let side = spec.plan.w.unwrap_or(0);
-        let _ = writeln!(out, "{} {} q{} {side}", v.name(), spec.format.name(), spec.quality);
+        let quality = match spec.format.name() {
+            "png" if for_people => "lossless".to_string(),
+            _ => format!("q{}", spec.quality),
+        };
+        let _ = writeln!(out, "{} {} {quality} {side}", v.name(), spec.format.name());
     }
     out
 }
@@ -124,5 +136,14 @@ mod tests {
             described.contains("max_dimension 4096\n") && described.contains("thumb jpeg q80 300\n"),
             "{described}"
         );
+        // PNG has no quality; the listing says so.
+        assert!(described.contains("png png lossless 4096\n") && !described.contains("png png q"), "{described}");
+    }
+
+    /// The default settings' version is the one deployed images carry in
+    /// their keys: rewording the listing must never move it.
+    #[test]
+    fn the_default_version_stays_put() {
+        assert_eq!(Recipe::of(&Engine::new(Limits::default())).to_string(), "rfaed9b80");
     }
 }

@@ -49,7 +49,7 @@ pub async fn run(state: &AppState, ids: Vec<ImageId>, jobs: usize, mut each: imp
         .map(|id| async move {
             let (status, code, message) = match ingest::reprocess(state, id).await {
                 Ok(Outcome::Ready) => ("ready", None, None),
-                Ok(Outcome::AlreadyDone | Outcome::NoUpload) => ("unchanged", None, None),
+                Ok(Outcome::AlreadyDone | Outcome::NoUpload | Outcome::Taken) => ("unchanged", None, None),
                 Ok(Outcome::Failed(code)) => ("refused", Some(code), None),
                 Err(e) => ("error", None, Some(e.to_string())),
             };

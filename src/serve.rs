@@ -51,6 +51,17 @@ fn local_meta(_: &Path) -> Result<Arc<dyn MetaStore>, ServeError> {
     Err(ServeError::NoLocalBackend)
 }
 
+/// Where `serve` records the public base URL it writes into metadata, so
+/// that the commands run by hand on the same data dir (`import`,
+/// `reprocess`) write the same URLs: the local backend's own setting.
+const PUBLIC_BASE_FILE: &str = "public-base-url";
+
+/// The public base URL `serve` last ran with on `data_dir`, if it ran.
+pub fn recorded_public_base(data_dir: &Path) -> Option<String> {
+    let url = std::fs::read_to_string(data_dir.join(PUBLIC_BASE_FILE)).ok()?;
+    Some(url.trim().to_string()).filter(|u| !u.is_empty())
+}
+
 /// The local `AppState` on `data_dir`, with its queue's receiving end.
 pub fn local_state(config: Config, data_dir: &Path) -> Result<(AppState, mpsc::Receiver<ImageId>), ServeError> {
     let dir_err = |source| ServeError::DataDir { path: data_dir.display().to_string(), source };
@@ -109,6 +120,8 @@ pub async fn run_aws(config: Config, addr: SocketAddr) -> Result<(), ServeError>
 pub async fn run(config: Config, addr: SocketAddr, data_dir: &Path) -> Result<(), ServeError> {
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
     let (state, rx) = local_state(config, data_dir)?;
+    crate::store::fs::write_atomic(&data_dir.join(PUBLIC_BASE_FILE), state.config.public_base_url.as_bytes())
+        .map_err(|source| ServeError::DataDir { path: data_dir.display().to_string(), source })?;
     let running = queue::start(state.clone(), rx, crate::cpu::cores(), Duration::from_secs(5));
     let inbox =
         Inbox::new(data_dir).map_err(|source| ServeError::DataDir { path: data_dir.display().to_string(), source })?;

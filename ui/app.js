@@ -86,8 +86,9 @@ async function sha256Hex(text) {
 
 async function createUpload(file) {
   const ext = (file.name.split('.').pop() || '').toLowerCase();
+  const contentType = file.type || TYPES[ext] || 'application/octet-stream';
   const payload = JSON.stringify({
-    content_type: file.type || TYPES[ext] || 'application/octet-stream',
+    content_type: contentType,
     content_length: file.size,
     filename: file.name,
   });
@@ -103,7 +104,13 @@ async function createUpload(file) {
   } catch (e) {
     throw new Problem('network', 'could not reach the server: ' + e.message, 0);
   }
-  if (!res.ok) throw await problemOf(res);
+  if (!res.ok) {
+    const problem = await problemOf(res);
+    if (res.status === 415 && problem.code === 'unsupported_format') {
+      throw new Problem(problem.code, typeRefusal(file.name, contentType), res.status);
+    }
+    throw problem;
+  }
   return res.json();
 }
 
@@ -266,8 +273,16 @@ function showReady(card, meta) {
   $('.upload-result', card).hidden = false;
 }
 
-// DELETE /images/<id> (with the upload token when one is saved): the
-// original, the variants and the renders go, and their URLs answer 410.
+// Each image's delete token, from its POST /uploads answer: only whoever
+// uploaded it may delete it. Kept for the tab's life (sessionStorage), so
+// a reload can still delete what this tab uploaded.
+const DELETE_KEY = 'imgpipe-delete-token-';
+function rememberDeleteToken(id, token) {
+  if (token) sessionStorage.setItem(DELETE_KEY + id, token);
+}
+
+// DELETE /images/<id> with the image's delete token: the original, the
+// variants and the renders go, and their URLs answer 410.
 async function deleteImage(card, id) {
   if (!window.confirm(`Delete ${card.dataset.filename}? Its original, variants and renders are removed, and their URLs stop working.`)) return;
   const button = $('.delete', card);
@@ -275,7 +290,8 @@ async function deleteImage(card, id) {
   button.disabled = true;
   status.textContent = 'Deleting…';
   const headers = {};
-  if (token()) headers['x-imgpipe-token'] = token();
+  const deleteToken = sessionStorage.getItem(DELETE_KEY + id);
+  if (deleteToken) headers['x-imgpipe-token'] = deleteToken;
   try {
     const res = await fetch(`/images/${id}`, { method: 'DELETE', headers });
     if (!res.ok) throw await problemOf(res);
@@ -284,10 +300,13 @@ async function deleteImage(card, id) {
     $('.preview', card).hidden = true;
     button.hidden = true;
     status.textContent = 'Deleted: the original, its variants and its renders are gone; their URLs now answer 410.';
+    sessionStorage.removeItem(DELETE_KEY + id);
   } catch (e) {
     button.disabled = false;
     status.textContent = `Not deleted: ${e.message}`;
-    if (e.status === 401 || e.status === 403) showTokenBox('Deleting needs a valid upload token. Enter it, then try again.');
+    if (e.status === 401 || e.status === 403) {
+      status.textContent = 'Not deleted: only the tab that uploaded an image (or an administrator) may delete it.';
+    }
   }
 }
 
@@ -342,6 +361,16 @@ const TITLES = {
   timeout: 'Still processing',
 };
 
+// What a person reads for a file type the server refuses: the file's own
+// kind ("SVG files can't be used"), then what can be, in place of the
+// API's wording (content_type must be one of image/jpeg, …).
+function typeRefusal(filename, declared) {
+  const ext = (filename.includes('.') ? filename.split('.').pop() : '').toUpperCase();
+  const kind = ext || (declared ? declared.replace(/^image\//, '').toUpperCase() : '');
+  const what = kind ? `${kind} files` : 'Files of this type';
+  return `${what} can't be used; use ${body.dataset.accepted}.`;
+}
+
 function showError(card, problem) {
   setState(card, 'failed', 'Failed');
   const p = $('.upload-error', card);
@@ -357,6 +386,7 @@ function showError(card, problem) {
   if (problem.status === 401 || problem.status === 403) {
     if (problem.code === 'unauthorized' || problem.code === 'forbidden') {
       sessionStorage.removeItem(TOKEN_KEY);
+      $('#token-status').textContent = '';
       showTokenBox(problem.code === 'forbidden'
         ? 'That token was refused. Enter a valid upload token, then try again.'
         : 'This server needs an upload token. Enter it, then try again.');
@@ -378,6 +408,7 @@ async function upload(file) {
     setState(card, 'creating', 'Preparing…');
     const created = await createUpload(file);
     card.dataset.id = created.id;
+    rememberDeleteToken(created.id, created.delete_token);
     setState(card, 'uploading', 'Uploading…');
     await putBytes(created.upload, file, (f) => {
       progress.value = Math.round(f * 100);

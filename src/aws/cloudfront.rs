@@ -1,7 +1,9 @@
-//! CloudFront as the app's `Cdn`: one invalidation per deleted image.
+//! CloudFront as the app's `Cdn`: one invalidation per batch of deleted
+//! images (see `cdn::Batched`).
 
 use async_trait::async_trait;
 use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
+use sha2::Digest;
 
 use crate::cdn::{Cdn, CdnError};
 
@@ -25,8 +27,9 @@ impl Cdn for CloudFront {
             .set_items(Some(paths.to_vec()))
             .build()
             .map_err(|e| err(e.to_string()))?;
-        // The caller reference makes a retried request the same invalidation.
-        let reference = format!("imgpipe-{}", paths.join(","));
+        // The caller reference makes a retried request the same invalidation
+        // (a hash: a batch of paths would make it long).
+        let reference = format!("imgpipe-{}", hex::encode(&sha2::Sha256::digest(paths.join(",").as_bytes())[..16]));
         let batch = InvalidationBatch::builder()
             .paths(items)
             .caller_reference(reference)

@@ -70,25 +70,28 @@ pub enum ParametersError {
 /// parameters under the path are ignored. Without a path, `config` as is.
 pub async fn with_parameters(config: Config, clients: &Clients) -> Result<Config, ParametersError> {
     let Some(path) = config.parameters_path.clone() else { return Ok(config) };
-    let mut found: HashMap<String, String> = HashMap::new();
-    let mut pages = clients.ssm.get_parameters_by_path().path(&path).with_decryption(true).into_paginator().send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| ParametersError::Read {
-            path: path.clone(),
-            message: aws_sdk_ssm::error::DisplayErrorContext(e).to_string(),
-        })?;
-        for p in page.parameters() {
-            let name = p.name().unwrap_or_default().strip_prefix(path.as_str()).unwrap_or_default();
-            if PARAMETER_VARIABLES.contains(&name) {
-                found.insert(name.to_string(), p.value().unwrap_or_default().to_string());
+    let mut attempt = 0;
+    let found = loop {
+        match read_parameters(clients, &path).await {
+            Ok(found) => break found,
+            // GetParametersByPath is throttled at about 40 calls a second
+            // per account: cold starts of a scale-up collide, so a throttled
+            // read waits a random share of a growing delay (full jitter) and
+            // tries again, rather than failing the start.
+            Err((true, _)) if attempt + 1 < PARAMETER_ATTEMPTS => {
+                let delay = jittered(PARAMETER_BASE_DELAY * 2u32.pow(attempt));
+                tracing::warn!(%path, attempt, ?delay, "SSM parameters throttled or unreachable; trying again");
+                tokio::time::sleep(delay).await;
+                attempt += 1;
             }
+            Err((_, message)) => return Err(ParametersError::Read { path, message }),
         }
-    }
+    };
     tracing::info!(%path, names = ?found.keys().collect::<Vec<_>>(), "settings from SSM parameters");
     let lookup = |name: &str| match name {
         // This config is AWS's, whether the environment or `--backend` said so.
         "IMGPIPE_BACKEND" => Some("aws".to_string()),
-        _ => crate::config::env_var(name).or_else(|| found.get(name).cloned().filter(|v| !v.is_empty())),
+        _ => crate::config::raw_env_var(name).or_else(|| found.get(name).cloned().filter(|v| !v.is_empty())),
     };
     let mut merged = Config::from_lookup(lookup)?;
     // A default `main` gave (serve's own address) stays unless a parameter set one.
@@ -96,6 +99,38 @@ pub async fn with_parameters(config: Config, clients: &Clients) -> Result<Config
         merged.public_base_url = config.public_base_url;
     }
     Ok(merged)
+}
+
+/// Reads of the SSM parameters at start, the first included.
+const PARAMETER_ATTEMPTS: u32 = 5;
+/// The delay before the second read; it doubles for each one after.
+const PARAMETER_BASE_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// A random duration up to `max` (never zero, so a retry always yields).
+fn jittered(max: std::time::Duration) -> std::time::Duration {
+    let mut bytes = [0u8; 4];
+    let r = match getrandom::fill(&mut bytes) {
+        Ok(()) => u32::from_le_bytes(bytes),
+        Err(_) => u32::MAX / 2,
+    };
+    max.mul_f64(f64::from(r) / f64::from(u32::MAX)).max(std::time::Duration::from_millis(1))
+}
+
+/// The `PARAMETER_VARIABLES` under `path`, or whether the failure is worth
+/// another try (throttling, a timeout, no connection) and what it was.
+async fn read_parameters(clients: &Clients, path: &str) -> Result<HashMap<String, String>, (bool, String)> {
+    let mut found = HashMap::new();
+    let mut pages = clients.ssm.get_parameters_by_path().path(path).with_decryption(true).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| (is_transient(&e), aws_sdk_ssm::error::DisplayErrorContext(e).to_string()))?;
+        for p in page.parameters() {
+            let name = p.name().unwrap_or_default().strip_prefix(path).unwrap_or_default();
+            if PARAMETER_VARIABLES.contains(&name) {
+                found.insert(name.to_string(), p.value().unwrap_or_default().to_string());
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// The names `IMGPIPE_BACKEND=aws` needs.
@@ -127,7 +162,8 @@ pub fn state(config: Config, clients: &Clients) -> Result<AppState, ConfigError>
     let cdn = config
         .distribution_id
         .as_deref()
-        .map(|id| Arc::new(cloudfront::CloudFront::new(clients.cloudfront.clone(), id)) as Arc<dyn crate::cdn::Cdn>);
+        .map(|id| Arc::new(cloudfront::CloudFront::new(clients.cloudfront.clone(), id)) as Arc<dyn crate::cdn::Cdn>)
+        .map(|cf| Arc::new(crate::cdn::Batched::new(cf, crate::cdn::BATCH_LINGER)) as Arc<dyn crate::cdn::Cdn>);
     let mut state = AppState::new(raw, processed, meta, Arc::new(config));
     state.cdn = cdn;
     Ok(state)

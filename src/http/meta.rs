@@ -56,7 +56,8 @@ pub async fn lookup(
 
 fn document(meta: crate::meta::Metadata) -> Response {
     let cache = if meta.status.is_terminal() { "public, max-age=300" } else { "no-cache, max-age=0" };
-    let mut res = Json(meta).into_response();
+    // The delete token's hash is the server's to check, not the public's.
+    let mut res = Json(crate::meta::Metadata { delete_token_sha256: None, ..meta }).into_response();
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     res
 }

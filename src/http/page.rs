@@ -42,6 +42,22 @@ fn content_security_policy(extra_origins: &[String]) -> String {
     )
 }
 
+/// The accepted types as a person names them ("JPEG, PNG, … or AVIF"),
+/// from the one list `POST /uploads` checks.
+fn accepted_names() -> String {
+    let names: Vec<String> = crate::http::uploads::ACCEPTED_TYPES
+        .iter()
+        .map(|t| match t.trim_start_matches("image/") {
+            "webp" => "WebP".to_string(),
+            other => other.to_ascii_uppercase(),
+        })
+        .collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => names.concat(),
+    }
+}
+
 pub async fn index(State(state): State<AppState>) -> Response {
     let mut extra: Vec<String> = Vec::new();
     if let Some(o) = origin_of(&state.config.public_base_url) {
@@ -54,7 +70,8 @@ pub async fn index(State(state): State<AppState>) -> Response {
     extra.dedup();
     let html = INDEX
         .replace("{{TOKEN_REQUIRED}}", if state.config.upload_tokens.is_empty() { "false" } else { "true" })
-        .replace("{{MAX_UPLOAD_BYTES}}", &state.engine.limits.max_upload_bytes.to_string());
+        .replace("{{MAX_UPLOAD_BYTES}}", &state.engine.limits.max_upload_bytes.to_string())
+        .replace("{{ACCEPTED}}", &accepted_names());
     let mut res = html.into_response();
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));

@@ -71,15 +71,52 @@ pub(crate) fn check_token(state: &AppState, headers: &HeaderMap) -> Result<(), A
             "this server needs an upload token: send it as X-Imgpipe-Token (or Authorization: Bearer)",
         )
     })?;
-    // Compare every configured token in full, so timing says nothing.
-    let mut ok = false;
-    for t in &state.config.upload_tokens {
-        ok |= constant_time_eq(t.as_bytes(), given.as_bytes());
-    }
-    if ok {
+    if one_of(&state.config.upload_tokens, given) {
         Ok(())
     } else {
         Err(ApiError::new(Code::Forbidden, "this upload token is not valid here"))
+    }
+}
+
+/// Whether `given` is one of `tokens`, comparing every one in full so that
+/// timing says nothing.
+fn one_of(tokens: &[String], given: &str) -> bool {
+    let mut ok = false;
+    for t in tokens {
+        ok |= constant_time_eq(t.as_bytes(), given.as_bytes());
+    }
+    ok
+}
+
+/// The SHA-256 (hex) a delete token is kept as.
+pub(crate) fn token_hash(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Who may delete `meta`: an admin token (`IMGPIPE_ADMIN_TOKENS`), or the
+/// delete token `POST /uploads` gave for this image, in `X-Imgpipe-Token`
+/// (or `Authorization: Bearer`). An upload token is neither. Without a
+/// token, only a server that answers on loopback alone deletes (a laptop,
+/// where whoever can connect owns the data dir anyway).
+pub(crate) fn check_delete(state: &AppState, headers: &HeaderMap, meta: &Metadata) -> Result<(), ApiError> {
+    let Some(given) = presented_token(headers) else {
+        if state.config.loopback_only {
+            return Ok(());
+        }
+        return Err(ApiError::new(
+            Code::Unauthorized,
+            "deleting needs the image's delete token (from POST /uploads) or an admin token, in X-Imgpipe-Token",
+        ));
+    };
+    let own = meta
+        .delete_token_sha256
+        .as_deref()
+        .is_some_and(|hash| constant_time_eq(hash.as_bytes(), token_hash(given).as_bytes()));
+    if own | one_of(&state.config.admin_tokens, given) {
+        Ok(())
+    } else {
+        Err(ApiError::new(Code::Forbidden, "this token may not delete this image"))
     }
 }
 
@@ -125,7 +162,12 @@ pub async fn create_upload(
     }
     let id = ImageId::new();
     let declared = Declared { content_type: content_type.clone(), content_length: req.content_length };
-    state.meta.put(&Metadata::pending(id, declared)).await?;
+    // The delete token is the uploader's alone: only its hash is stored.
+    let mut secret = [0u8; 24];
+    getrandom::fill(&mut secret).map_err(|e| ApiError::internal(e.to_string()))?;
+    let delete_token = hex::encode(secret);
+    let pending = Metadata { delete_token_sha256: Some(token_hash(&delete_token)), ..Metadata::pending(id, declared) };
+    state.meta.put(&pending).await?;
     let upload =
         state.raw.presign_put(&Key::raw(&id), &content_type, req.content_length, state.config.upload_ttl).await?;
     let base = &state.config.public_base_url;
@@ -140,6 +182,7 @@ pub async fn create_upload(
             "upload": upload,
             "meta_url": format!("{base}/meta/{id}"),
             "urls": urls,
+            "delete_token": delete_token,
         })),
     ))
 }

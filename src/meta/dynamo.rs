@@ -139,8 +139,14 @@ impl MetaStore for DynamoMeta {
         // at least as new.
         let (condition, newer) = match meta.status {
             Status::Pending => ("attribute_not_exists(#id) OR #status = :pending", None),
-            Status::Ready | Status::Failed | Status::Deleted => (
+            Status::Ready | Status::Failed => (
                 "attribute_not_exists(#id) OR (#status <> :deleted AND (#status = :pending OR #updated_at <= :updated_at))",
+                Some(s(&meta.updated_at)),
+            ),
+            // A tombstone replaces anything as new, a tombstone included
+            // (the same one, once everything is purged).
+            Status::Deleted => (
+                "attribute_not_exists(#id) OR #status = :pending OR #status = :deleted OR #updated_at <= :updated_at",
                 Some(s(&meta.updated_at)),
             ),
         };

@@ -123,6 +123,17 @@ pub struct Metadata {
     pub variants: BTreeMap<String, VariantMeta>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorInfo>,
+    /// The SHA-256 (hex) of the delete token `POST /uploads` handed out
+    /// for this image; never shown in `/meta`. `None` for drop-ins,
+    /// imports and items from before delete tokens: only an admin token
+    /// deletes those.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_token_sha256: Option<String>,
+    /// On a tombstone: every object of the image and the CDN's copies are
+    /// gone, so a DELETE again has nothing left to do (no storage call, no
+    /// second CDN invalidation).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub purged: bool,
 }
 
 impl Metadata {
@@ -140,6 +151,8 @@ impl Metadata {
             recipe: None,
             variants: BTreeMap::new(),
             error: None,
+            delete_token_sha256: None,
+            purged: false,
         }
     }
 
@@ -176,8 +189,9 @@ pub enum Stored {
 pub trait MetaStore: Send + Sync {
     async fn get(&self, id: &ImageId) -> Result<Option<Metadata>, MetaError>;
     /// Upsert; a `pending` item never replaces a `ready` or `failed` one,
-    /// and nothing replaces a `deleted` one (that put is a no-op, not an
-    /// error, and answers `Kept`).
+    /// and nothing but a newer tombstone (the same one, `purged`) replaces
+    /// a `deleted` one (that put is a no-op, not an error, and answers
+    /// `Kept`).
     async fn put(&self, meta: &Metadata) -> Result<Stored, MetaError>;
     /// Ids still `pending`, oldest first; with `created_before` (RFC 3339),
     /// only those created before it.

@@ -16,10 +16,33 @@ use crate::recipe::Recipe;
 #[derive(Clone)]
 pub struct SqliteMeta {
     conn: Arc<Mutex<Connection>>,
+    path: Arc<std::path::PathBuf>,
 }
 
+/// A failure of the database under us. A full disk, an I/O error, a file
+/// or folder that cannot be written, or a lock held too long are the
+/// machine's state, not the request's: `Unavailable` (503 with
+/// `Retry-After`, and an ingest retried). The rest (a damaged file, a bad
+/// statement) is `Backend`.
 fn backend(e: impl std::error::Error + Send + Sync + 'static) -> MetaError {
-    MetaError::Backend(Box::new(e))
+    let e: Box<dyn std::error::Error + Send + Sync> = Box::new(e);
+    if is_transient(&*e) {
+        MetaError::Unavailable(e)
+    } else {
+        MetaError::Backend(e)
+    }
+}
+
+fn is_transient(e: &(dyn std::error::Error + 'static)) -> bool {
+    use rusqlite::ErrorCode::*;
+    match e.downcast_ref::<rusqlite::Error>() {
+        Some(rusqlite::Error::SqliteFailure(f, _)) => matches!(
+            f.code,
+            DiskFull | SystemIoFailure | ReadOnly | CannotOpen | DatabaseBusy | DatabaseLocked | OutOfMemory
+        ),
+        Some(_) => false,
+        None => e.downcast_ref::<std::io::Error>().is_some(),
+    }
 }
 
 impl SqliteMeta {
@@ -88,7 +111,9 @@ impl SqliteMeta {
             .map_err(backend)?;
         }
         conn.execute_batch("CREATE INDEX IF NOT EXISTS images_source ON images (source_key);").map_err(backend)?;
-        Ok(SqliteMeta { conn: Arc::new(Mutex::new(conn)) })
+        conn.execute_batch("CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY, at TEXT NOT NULL);")
+            .map_err(backend)?;
+        Ok(SqliteMeta { conn: Arc::new(Mutex::new(conn)), path: Arc::new(path) })
     }
 
     async fn with<T: Send + 'static>(
@@ -126,11 +151,12 @@ impl MetaStore for SqliteMeta {
         let item = serde_json::to_string(meta).map_err(|e| MetaError::Corrupt(e.to_string()))?;
         self.with(move |c| {
             // A pending write never replaces a ready or failed item, nor an
-            // older final write a newer one; nothing replaces a tombstone.
+            // older final write a newer one; nothing but a tombstone
+            // replaces a tombstone.
             let changed = c.execute(
                 "INSERT INTO images (id, status, created_at, item) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (id) DO UPDATE SET status = excluded.status, item = excluded.item
-                 WHERE images.status != 'deleted'
+                 WHERE (images.status != 'deleted' OR excluded.status = 'deleted')
                    AND (images.status = 'pending'
                         OR (excluded.status != 'pending'
                             AND json_extract(images.item, '$.updated_at') <= json_extract(excluded.item, '$.updated_at')))",
@@ -216,10 +242,19 @@ impl MetaStore for SqliteMeta {
         .await
     }
 
-    /// Reads the table itself, so a file damaged since start-up shows.
+    /// A write and a real read. The write (one row of `health`) fails on
+    /// a full disk or a file that cannot be written. The read counts the
+    /// table through a connection of its own, opened from the file: the
+    /// serving connection answers from its page cache, so a file damaged
+    /// under it since start-up would not show there.
     async fn ping(&self) -> Result<(), MetaError> {
-        self.with(|c| {
-            c.query_row("SELECT count(*) FROM (SELECT id FROM images LIMIT 1)", [], |_| Ok(())).map_err(backend)
+        let path = self.path.clone();
+        self.with(move |c| {
+            c.execute("INSERT OR REPLACE INTO health (id, at) VALUES (1, ?1)", params![super::now_rfc3339()])
+                .map_err(backend)?;
+            let fresh =
+                Connection::open_with_flags(&*path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(backend)?;
+            fresh.query_row("SELECT count(*) FROM images", [], |_| Ok(())).map_err(backend)
         })
         .await
     }
@@ -228,6 +263,23 @@ impl MetaStore for SqliteMeta {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// SQLite's own full-disk error (a page limit stands in for the disk)
+    /// is a fault to retry, not a 500.
+    #[test]
+    fn a_full_disk_is_unavailable_and_a_bad_statement_is_not() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (x TEXT)").unwrap();
+        let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+        conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(())).unwrap();
+        let full = (0..1000)
+            .find_map(|_| conn.execute("INSERT INTO t VALUES (?1)", params!["x".repeat(4000)]).err())
+            .expect("the page limit is reached");
+        let e = backend(full);
+        assert!(matches!(e, MetaError::Unavailable(_)) && e.is_retryable(), "{e:?}");
+        let bad = conn.execute("INSERT INTO nowhere VALUES (1)", []).unwrap_err();
+        assert!(matches!(backend(bad), MetaError::Backend(_)));
+    }
 
     #[test]
     fn an_empty_or_damaged_file_stops_the_start_instead_of_a_new_database() {

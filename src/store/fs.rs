@@ -301,7 +301,12 @@ impl BlobStore for FsStore {
     async fn ping(&self) -> Result<(), StoreError> {
         let root = self.root.clone();
         blocking(move || {
-            std::fs::metadata(&root)?;
+            // A small write, as every upload and render makes: a folder
+            // that cannot be written (read-only, immutable, out of inodes)
+            // shows here, not at the next user's request.
+            let probe = root.join(".health-probe");
+            write_atomic(&probe, b"ok")?;
+            std::fs::remove_file(&probe)?;
             match free_bytes(&root) {
                 Some(free) if free < MIN_FREE_BYTES => Err(StoreError::Io(std::io::Error::new(
                     std::io::ErrorKind::StorageFull,

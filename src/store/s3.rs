@@ -33,17 +33,24 @@ impl S3Store {
     }
 }
 
-/// S3 answers 404 for a missing key, or 403 when the caller may not list
-/// the bucket: both mean "not there" to us.
+/// S3 answers 404 for a missing key to a caller that may list the bucket,
+/// which every role in `infra/` may (`s3:ListBucket`). A 403 is never read
+/// as "not there": it is a denied key, an expired credential or a KMS
+/// grant, and taking it for a missing upload would drop the event and
+/// leave the item pending for ever.
 fn is_missing(status: Option<u16>) -> bool {
-    matches!(status, Some(403 | 404))
+    status == Some(404)
 }
 
+/// A failed call. Throttling, timeouts and 5xx are worth retrying, and so
+/// is a 403: the operator fixes a policy or a credential and the retried
+/// event goes through (or reaches the dead-letter queue), where blaming the
+/// image would be final.
 fn failure<E>(e: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> StoreError
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let transient = is_transient(&e);
+    let transient = is_transient(&e) || status_of(&e) == Some(403);
     let message = aws_sdk_s3::error::DisplayErrorContext(e).to_string();
     if transient {
         StoreError::Unavailable(message.into())

@@ -173,11 +173,23 @@ impl TestApp {
     /// A server on the data dir `dir` (another app's, to see what a
     /// restart with other settings finds).
     pub async fn spawn_in(dir: tempfile::TempDir, vars: &[(&str, &str)]) -> TestApp {
+        Self::spawn_as(dir, vars, true).await
+    }
+
+    /// A server as `serve` on an address other machines reach (0.0.0.0):
+    /// DELETE needs a token there.
+    pub async fn spawn_exposed(vars: &[(&str, &str)]) -> TestApp {
+        Self::spawn_as(tempfile::tempdir().unwrap(), vars, false).await
+    }
+
+    async fn spawn_as(dir: tempfile::TempDir, vars: &[(&str, &str)], loopback_only: bool) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let mut map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         map.insert("IMGPIPE_PUBLIC_BASE_URL".into(), base.clone());
-        let config = Config::from_lookup(|k| map.get(k).cloned()).unwrap();
+        let mut config = Config::from_lookup(|k| map.get(k).cloned()).unwrap();
+        // What `serve` sets from the address it listens on.
+        config.loopback_only = loopback_only;
         let (mut state, rx) = imgpipe::serve::local_state(config, dir.path()).unwrap();
         let store = Arc::new(Counting {
             inner: state.processed.clone(),

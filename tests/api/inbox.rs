@@ -99,6 +99,16 @@ async fn files_in_the_inbox_become_images_and_survive_a_kill() {
     // Taken files are gone; a refused one is kept aside; hidden ones stay.
     let left = files(&inbox);
     assert_eq!(left, vec![".partial.png", ".refused/big.png"], "{left:?}");
+    // A refused file whose place aside is taken (here by a folder) is moved
+    // beside it, not left in the inbox to be refused every second.
+    std::fs::create_dir_all(inbox.join(".refused/huge.png")).unwrap();
+    put(&inbox, "huge.png", &noise_png(600, 600, 98));
+    let started = Instant::now();
+    while inbox.join("huge.png").exists() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the refused file stayed in the inbox");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(inbox.join(".refused/huge.png~1").is_file());
 
     // The same name with the same bytes is the same image; new bytes are a
     // new image, and the old one is kept as it was.
@@ -161,6 +171,22 @@ async fn import_a_folder_resumes_after_a_kill_and_a_second_run_does_nothing() {
     put(photos.path(), "notes.txt", b"not an image");
     put(photos.path(), ".DS_Store", b"hidden: skipped");
 
+    // The variant URLs it writes are final: with no public base URL of the
+    // backend's own, it refuses to start, and writes nothing.
+    let refused = import(photos.path(), data.path()).wait_with_output().unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(why.contains("IMGPIPE_PUBLIC_BASE_URL") && why.contains("imgpipe serve"), "{why}");
+    assert!(!data.path().join("meta.sqlite3").exists(), "nothing written");
+    // `serve` on the data dir records the base URL it writes; import takes it.
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let mut server = start(port, data.path(), LIMIT);
+    wait_up(&http, &base).await;
+    server.kill().unwrap();
+    server.wait().unwrap();
+
     // Killed after the first image is reported.
     let mut first = import(photos.path(), data.path());
     let mut line = String::new();
@@ -192,18 +218,68 @@ async fn import_a_folder_resumes_after_a_kill_and_a_second_run_does_nothing() {
         assert_eq!(ids[r["source_key"].as_str().unwrap()], r["id"].as_str().unwrap());
     }
 
-    // What serve on that folder answers: every image by its name.
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
+    // What serve on that folder answers: every image by its name, with
+    // serve's own URLs.
     let mut server = start(port, data.path(), LIMIT);
     wait_up(&http, &base).await;
     for key in &keys {
         let meta = dropped(&http, &base, key, None).await;
         assert_eq!((meta["status"].as_str(), meta["id"].as_str()), (Some("ready"), Some(ids[key].as_str())), "{key}");
+        let url = meta["variants"]["thumb"]["url"].as_str().unwrap();
+        assert!(url.starts_with(&format!("{base}/img/{}/", ids[key])), "{url}");
     }
     let thumb = http.get(format!("{base}/img/{}/thumb", ids[&keys[3]])).send().await.unwrap();
     assert_eq!(thumb.status(), 200);
     server.kill().unwrap();
     server.wait().unwrap();
+}
+
+/// Every entry `import` does not take is a line with the reason and a
+/// count, and makes the exit status 1; a file refused in this run is not
+/// `unchanged`.
+#[cfg(unix)]
+#[test]
+fn import_reports_every_entry_it_does_not_take() {
+    let outside = tempfile::tempdir().unwrap();
+    let photos = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    for i in 0..3 {
+        let far = outside.path().join(format!("far{i}.png"));
+        std::fs::write(&far, noise_png(32, 32, i + 1)).unwrap();
+        std::os::unix::fs::symlink(&far, photos.path().join(format!("link{i}.png"))).unwrap();
+    }
+    put(photos.path(), "real.png", &noise_png(48, 32, 9));
+    std::os::unix::fs::symlink(photos.path().join("real.png"), photos.path().join("alias.png")).unwrap();
+    put(photos.path(), "big.png", &noise_png(600, 600, 7));
+    let run = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_imgpipe"))
+            .arg("import")
+            .arg(photos.path())
+            .arg("--data-dir")
+            .arg(data.path())
+            .env("IMGPIPE_PUBLIC_BASE_URL", "https://img.example.test")
+            .env("IMGPIPE_MAX_UPLOAD_BYTES", "400000")
+            .env_remove("IMGPIPE_BACKEND")
+            .output()
+            .unwrap();
+        let mut lines: Vec<serde_json::Value> =
+            String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let summary = lines.pop().unwrap()["summary"].clone();
+        (lines, summary, out.status.code(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let (lines, summary, code, stderr) = run();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!((summary["ready"].as_u64(), summary["skipped"].as_u64()), (Some(2), Some(3)), "{summary}");
+    assert!(stderr.contains("3 skipped"), "{stderr}");
+    let skipped: Vec<&serde_json::Value> = lines.iter().filter(|l| l["status"] == "skipped").collect();
+    assert_eq!(skipped.len(), 3, "{lines:?}");
+    for line in skipped {
+        assert!(line["message"].as_str().unwrap().contains("outside the folder"), "{line}");
+    }
+    let big = lines.iter().find(|l| l["source_key"] == "big.png").unwrap();
+    assert_eq!((big["status"].as_str(), big["code"].as_str()), (Some("failed"), Some("too_large")));
+    assert_eq!(big["unchanged"], false, "refused in this very run");
+    let (lines, _, _, _) = run();
+    let big = lines.iter().find(|l| l["source_key"] == "big.png").unwrap();
+    assert_eq!(big["unchanged"], true, "refused by the run before");
 }

@@ -112,6 +112,7 @@ fn imgpipe(args: &[&str], data: &Path, max_dimension: &str) -> std::process::Out
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("IMGPIPE_MAX_DIMENSION", max_dimension)
+        .env("IMGPIPE_PUBLIC_BASE_URL", "https://img.example.test")
         .stdin(Stdio::null())
         .output()
         .unwrap()

@@ -212,3 +212,25 @@ async fn storage_faults_are_batch_item_failures_and_bad_images_are_not() {
     let res = call(&mut http, "GET", &format!("/img/{bad}/{}/jpeg", crate::recipe()), "", None).await;
     assert_eq!(res.status, 415);
 }
+
+/// A cold start whose SSM read fails (here: nothing listens where SSM
+/// should be) is not a failed init, which the Function URL answers with
+/// 502: the request gets 503 with `Retry-After`, after the read was tried
+/// again with backoff, and the next request tries once more.
+#[tokio::test]
+async fn a_cold_start_without_its_settings_answers_503() {
+    let Some(endpoint) = aws::moto() else { return };
+    let stack = Stack::create(&endpoint).await;
+    let mut env = stack.env(PUBLIC);
+    env.push(("IMGPIPE_HANDLER".into(), "http".into()));
+    env.push(("IMGPIPE_PARAMETERS".into(), "/imgpipe/unreachable/".into()));
+    env.push(("AWS_ENDPOINT_URL_SSM".into(), format!("http://127.0.0.1:{}", crate::free_port())));
+    let mut http = crate::runtime::Runtime::start(&env).await;
+    for _ in 0..2 {
+        let res = call(&mut http, "GET", "/health", "", None).await;
+        assert_eq!(res.status, 503, "{}", String::from_utf8_lossy(&res.body));
+        assert!(res.headers.contains_key("retry-after"), "{:?}", res.headers);
+        assert_eq!(res.json()["code"], "storage_unavailable");
+    }
+    assert!(http.init_error().is_none(), "the init itself did not fail");
+}

@@ -118,3 +118,25 @@ async fn a_replayed_presigned_put_is_refused_and_keeps_the_first_bytes() {
     assert_eq!(send(b"swap!").await.unwrap().status(), 412, "a replay is refused");
     assert_eq!(store.get(&key).await.unwrap().unwrap().body, Bytes::from_static(b"first"));
 }
+
+/// A 403 from S3 (here a signature S3 refuses: a wrong secret) is a fault
+/// to retry, never "no such object": the event is kept for another try
+/// instead of leaving the item pending for ever.
+#[tokio::test]
+async fn a_denied_read_is_a_retryable_fault_not_a_missing_object() {
+    let Some(t) = target().await else { return };
+    let endpoint = aws::emulator("IMGPIPE_TEST_S3S_URL").unwrap();
+    let keys = std::env::var("IMGPIPE_TEST_S3S_KEYS").unwrap();
+    let (access, _) = keys.split_once(':').unwrap();
+    let wrong = imgpipe::aws::Clients::from_sdk(&aws::sdk(&endpoint, access, "not-the-secret"), true);
+    let denied = S3Store::new(wrong.s3, t.store.bucket());
+    let key = Key::raw(&ImageId::new());
+    for (what, got) in
+        [("get", denied.get(&key).await.map(|o| o.is_some())), ("head", denied.head(&key).await.map(|o| o.is_some()))]
+    {
+        let e = got.expect_err(what);
+        assert!(e.is_retryable(), "{what}: {e:?}");
+    }
+    // The right credentials: a missing key is simply not there.
+    assert!(t.store.get(&key).await.unwrap().is_none());
+}

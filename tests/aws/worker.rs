@@ -338,6 +338,18 @@ async fn import_from_a_bucket_into_the_aws_backend() {
         stack.clients.s3.put_object().bucket(&library).key(*key).body(body.clone().into()).send().await.unwrap();
     }
     let source = format!("s3://{library}/photos/");
+    // Without the CDN's URL (from the environment or SSM) it refuses to
+    // start: the items it writes are final.
+    let mut env = stack.env("");
+    env.retain(|(k, _)| k != "IMGPIPE_PUBLIC_BASE_URL");
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_imgpipe"))
+        .args(["import", &source, "--backend", "aws"])
+        .env_clear()
+        .envs(env)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("IMGPIPE_PUBLIC_BASE_URL"));
     let run = || command(&stack, &["import", &source], &[]);
     let first = run();
     assert_eq!(first.len(), 3, "two images and the summary: {first:?}");
@@ -353,6 +365,7 @@ async fn import_from_a_bucket_into_the_aws_backend() {
         assert!(stack.object(&stack.raw, &format!("uploads/{id}")).await.is_some());
     }
     assert!(meta.by_source("c.jpg").await.unwrap().is_none() && meta.by_source("other/c.jpg").await.unwrap().is_none());
+    assert_eq!(first.iter().filter(|r| r["source_key"] == "a.jpg").count(), 1, "the refused run imported nothing");
     let second = run();
     assert_eq!(second[2]["summary"]["unchanged"], 2, "{second:?}");
     assert_eq!(
@@ -431,7 +444,7 @@ async fn delete_on_aws_removes_the_objects_and_invalidates_the_cdn() {
         assert!(stack.object(&stack.processed, &key).await.is_none(), "{key} is still there");
     }
     assert!(stack.object(&stack.raw, &format!("uploads/{id}")).await.is_none());
-    assert!(stack.object(&stack.raw, "to-delete.jpg").await.is_some(), "the dropped object is the user's own");
+    assert!(stack.object(&stack.raw, "to-delete.jpg").await.is_none(), "an import of the bucket would bring it back");
     let gone = http.get(format!("{base}/meta/{id}")).send().await.unwrap();
     assert_eq!(gone.status(), 410);
     let invalidations = cloudfront.list_invalidations().distribution_id(&distribution).send().await.unwrap();
@@ -441,8 +454,10 @@ async fn delete_on_aws_removes_the_objects_and_invalidates_the_cdn() {
     let got = cloudfront.get_invalidation().distribution_id(&distribution).id(&one).send().await.unwrap();
     let paths = got.invalidation.unwrap().invalidation_batch.unwrap().paths.unwrap().items.unwrap_or_default();
     assert_eq!(paths, vec![format!("/img/{id}/*")]);
-    // Again: 204, nothing more to remove.
+    // Again: 204, nothing more to remove, and no second invalidation.
     assert_eq!(http.delete(format!("{base}/images/{id}")).send().await.unwrap().status(), 204);
+    let again = cloudfront.list_invalidations().distribution_id(&distribution).send().await.unwrap();
+    assert_eq!(again.invalidation_list.unwrap().quantity, 1);
     assert!(worker.terminate().await.success());
     assert!(serve.terminate().await.success());
 }

@@ -234,7 +234,8 @@ async function pageOnServe(browser, sizes) {
   const svg = await waitState(page, SVG, ['failed']);
   const err = svg.locator('.upload-error');
   assert.equal(await err.getAttribute('data-code'), 'unsupported_format');
-  assert.match(await err.textContent(), /image\/svg\+xml is not an image type imgpipe takes/);
+  assert.match(await err.textContent(), /SVG files can't be used; use JPEG, PNG, WebP, GIF, TIFF, BMP or AVIF\./);
+  assert.doesNotMatch(await err.textContent(), /content_type/);
   await shot(page, 'page-svg-refused');
   // Nothing refused by the policy, nothing missing (the 415 of the SVG's
   // POST is the one error the browser logs).
@@ -267,6 +268,7 @@ async function tokenPrompt(browser, sizes) {
   const refused = await waitState(page, PNG_ALPHA, ['failed']);
   assert.equal(await refused.locator('.upload-error').getAttribute('data-code'), 'forbidden');
   assert.match(await page.locator('#token-help').textContent(), /refused/);
+  assert.doesNotMatch(await page.locator('#token-status').textContent(), /saved/, 'no stale "Token saved"');
   await refused.evaluate((el) => el.remove());
 
   // The right token: the upload goes through, with the token in X-Imgpipe-Token.
@@ -279,12 +281,16 @@ async function tokenPrompt(browser, sizes) {
   assert.match(req.headers()['x-amz-content-sha256'], /^[0-9a-f]{64}$/);
   const kept = await assertVariants(page, PNG_ALPHA, sizes[PNG_ALPHA]);
 
-  // Delete, after a confirmation: with the token, then the URLs answer 410.
+  // Delete, after a confirmation: with the image's own delete token (from
+  // its POST /uploads answer, never the upload token), then the URLs
+  // answer 410.
   const id = (await kept.locator('.facts dd').first().textContent()).trim();
+  const deleteToken = await page.evaluate((id) => sessionStorage.getItem(`imgpipe-delete-token-${id}`), id);
+  assert.match(deleteToken || '', /^[0-9a-f]{48}$/, 'the page kept the delete token');
   page.once('dialog', (d) => d.accept());
   const del = page.waitForRequest((r) => r.method() === 'DELETE');
   await kept.locator('.delete').click();
-  assert.equal((await del).headers()['x-imgpipe-token'], 'page-token-1');
+  assert.equal((await del).headers()['x-imgpipe-token'], deleteToken);
   await waitState(page, PNG_ALPHA, ['deleted']);
   assert.match(await kept.locator('.delete-status').textContent(), /410/);
   assert.equal(await kept.locator('.variants img').count(), 0);

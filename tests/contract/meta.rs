@@ -146,6 +146,13 @@ pub async fn delete_contract(meta: &dyn MetaStore) {
         assert_eq!(meta.put(&late).await.unwrap(), Stored::Kept, "{status:?} over a tombstone");
         assert_eq!(meta.get(&id).await.unwrap().unwrap().status, Status::Deleted, "{status:?} replaced a tombstone");
     }
+    // The tombstone itself may be marked purged, and stays a tombstone.
+    let mut purged = item.clone();
+    purged.purged = true;
+    purged.updated_at = "2031-01-01T00:00:01Z".into();
+    assert_eq!(meta.put(&purged).await.unwrap(), Stored::Written);
+    let stored = meta.get(&id).await.unwrap().unwrap();
+    assert!(stored.purged && stored.status == Status::Deleted, "{stored:?}");
     let again = meta.claim_source(&Metadata::dropped(ImageId::new(), &key, "\"ddd\"", 5)).await.unwrap();
     assert_ne!(again, id, "a deleted image came back");
     assert_eq!(meta.by_source(&key).await.unwrap(), Some(again));

@@ -141,3 +141,36 @@ fn commands_parse_before_they_configure() {
     assert_eq!(serve.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&serve.stderr).contains("IMGPIPE_RAW_BUCKET"));
 }
+
+/// An empty token list or signing key would open what the operator meant
+/// to close: every command that reads them refuses to start, before it
+/// touches a store or a port.
+#[test]
+fn empty_secrets_are_refused_by_every_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let commands: [&[&str]; 5] = [
+        &["serve", "--addr", "127.0.0.1:0"],
+        &["import", "."],
+        &["reprocess", "--all"],
+        &["worker", "--queue-url", "http://127.0.0.1:9/q"],
+        &["serve", "--backend", "aws", "--addr", "127.0.0.1:0"],
+    ];
+    for name in ["IMGPIPE_UPLOAD_TOKENS", "IMGPIPE_SIGNING_KEY"] {
+        for args in commands {
+            let out = Command::new(env!("CARGO_BIN_EXE_imgpipe"))
+                .args(args)
+                .current_dir(tmp.path())
+                .env_clear()
+                .env("IMGPIPE_DATA_DIR", &data)
+                .env("IMGPIPE_PUBLIC_BASE_URL", "https://img.example.test")
+                .env(name, "")
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{name}= {args:?}: {err}");
+            assert!(err.contains(name) && err.contains("not empty"), "{name}= {args:?}: {err}");
+        }
+    }
+    assert!(!data.exists(), "nothing was created");
+}

@@ -11,6 +11,9 @@ code expects.
 - the queue's visibility timeout is at least 6x the events function's
   timeout (AWS's advice for SQS event sources), and its redrive policy
   names the dead-letter queue;
+- the queue keeps messages longer than its whole retry path, and the
+  dead-letter queue at least as long; the DLQ alarm notifies the stack's
+  SNS topic, which mails alarm_email;
 - the table's key is one string partition key, id;
 - both functions carry exactly the IMGPIPE_* variables the binary reads in
   AWS mode (plus IMGPIPE_HANDLER), but those kept in SSM Parameter Store,
@@ -115,6 +118,25 @@ def main():
         check(len(mappings) == 1 and mappings[0]["EventSourceArn"] == attrs["QueueArn"], "the events function is fed by the queue")
         if mappings:
             check(mappings[0].get("FunctionResponseTypes") == ["ReportBatchItemFailures"], "partial batch failures reported")
+    retention = int(attrs["MessageRetentionPeriod"])
+    dlq_attrs = sqs.get_queue_attributes(QueueUrl=res["aws_sqs_queue"]["dlq"]["url"], AttributeNames=["All"])["Attributes"]
+    if "events" in by_handler:
+        longest = int(json.loads(attrs.get("RedrivePolicy", "{}")).get("maxReceiveCount", 0)) * int(attrs["VisibilityTimeout"])
+        check(retention > longest, f"the queue keeps messages {retention} s, longer than its retry path {longest} s")
+    check(int(dlq_attrs["MessageRetentionPeriod"]) >= retention,
+          f"the dead-letter queue keeps messages at least as long ({dlq_attrs['MessageRetentionPeriod']} s)")
+
+    # The DLQ alarm notifies the stack's SNS topic, which mails alarm_email.
+    cw = session.client("cloudwatch", endpoint_url=endpoint)
+    sns = session.client("sns", endpoint_url=endpoint)
+    topic = res["aws_sns_topic"]["alarms"]["arn"]
+    alarm = res["aws_cloudwatch_metric_alarm"]["dlq_not_empty"]["alarm_name"]
+    got = cw.describe_alarms(AlarmNames=[alarm])["MetricAlarms"]
+    check(len(got) == 1 and topic in got[0]["AlarmActions"], f"the DLQ alarm notifies {topic}")
+    subs = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    check([(s["Protocol"], s["Endpoint"]) for s in subs] == [("email", "oncall@example.com")],
+          f"the alarm topic mails alarm_email: {subs}")
+
     redrive = json.loads(attrs.get("RedrivePolicy", "{}"))
     check(redrive.get("deadLetterTargetArn") == dlq_arn, f"redrive to the dead-letter queue {redrive}")
     check(int(redrive.get("maxReceiveCount", 0)) >= 1, f"maxReceiveCount {redrive.get('maxReceiveCount')}")
@@ -129,7 +151,7 @@ def main():
     for page in ssm.get_paginator("get_parameters_by_path").paginate(Path=path or "/none", WithDecryption=False):
         params.update({p["Name"][len(path):]: p for p in page["Parameters"]})
     check(set(params) == in_ssm, f"parameters under {path}: {sorted(params)}, want {sorted(in_ssm)}")
-    for name in ("IMGPIPE_UPLOAD_TOKENS", "IMGPIPE_SIGNING_KEY"):
+    for name in ("IMGPIPE_UPLOAD_TOKENS", "IMGPIPE_SIGNING_KEY", "IMGPIPE_ADMIN_TOKENS"):
         if name in params:
             check(params[name]["Type"] == "SecureString", f"{name} is a SecureString")
     if "IMGPIPE_PUBLIC_BASE_URL" in params:
