@@ -18,6 +18,7 @@ locals {
     IMGPIPE_MAX_PIXELS       = tostring(var.max_pixels)
     IMGPIPE_MAX_DIMENSION    = tostring(var.max_dimension)
     IMGPIPE_THUMB_SIZE       = tostring(var.thumb_size)
+    IMGPIPE_MAX_RENDER_COST  = tostring(var.max_render_cost)
     IMGPIPE_LOG_FORMAT       = "json"
     IMGPIPE_S3_PATH_STYLE    = "false"
   }

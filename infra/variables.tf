@@ -125,6 +125,12 @@ variable "upload_tokens" {
   sensitive   = true
 }
 
+variable "max_render_cost" {
+  description = "The most one on-demand render may cost, in megapixels of the original weighted by format (JPEG 1, PNG/WebP/TIFF 1.5, AVIF 4): past it a render is refused with 422 too_costly. 100 is a 50 MP JPEG or a 25 MP AVIF."
+  type        = number
+  default     = 100
+}
+
 variable "admin_tokens" {
   description = "Comma-separated tokens that may DELETE any image (drop-ins and imports, which have no delete token of their own). Empty: only an image's own delete token deletes it."
   type        = string

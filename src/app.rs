@@ -56,7 +56,7 @@ impl AppState {
             processed,
             meta,
             engine: Engine::new(config.limits),
-            cpu: CpuPool::new(cores, config.max_queued_renders),
+            cpu: CpuPool::new(cores, config.max_queued_renders, config.max_queued_renders_per_client),
             config,
             upload_signer: None,
             jobs: None,

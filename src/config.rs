@@ -29,8 +29,20 @@ pub enum ConfigError {
 /// runs one request per sandbox, so it has no render queue): everything
 /// else named `IMGPIPE_*` is read in AWS mode too, and `infra/` sets it on
 /// the Lambda functions (checked by `scripts/check_infra.py`).
-pub const LOCAL_ONLY_VARIABLES: &[&str] =
-    &["IMGPIPE_DATA_DIR", "IMGPIPE_UPLOAD_SECRET", "IMGPIPE_ADDR", "IMGPIPE_MAX_QUEUED_RENDERS"];
+pub const LOCAL_ONLY_VARIABLES: &[&str] = &[
+    "IMGPIPE_DATA_DIR",
+    "IMGPIPE_UPLOAD_SECRET",
+    "IMGPIPE_ADDR",
+    "IMGPIPE_MAX_QUEUED_RENDERS",
+    "IMGPIPE_MAX_QUEUED_RENDERS_PER_CLIENT",
+    "IMGPIPE_TRUSTED_PROXIES",
+    "IMGPIPE_MAX_CONNECTIONS",
+    "IMGPIPE_UPLOAD_BODY_TIMEOUT_SECS",
+];
+
+/// The default bound on one render's cost (`render_cost`): a 50 MP JPEG or
+/// PNG, a 25 MP AVIF.
+pub const DEFAULT_MAX_RENDER_COST: u64 = 100;
 
 /// Variables that, when set, must say something: an empty token list or
 /// signing key would silently open what the operator meant to close.
@@ -172,6 +184,39 @@ pub struct Config {
     pub parameters_path: Option<String>,
     /// Renders that may wait for a core before more are refused with 503.
     pub max_queued_renders: usize,
+    /// Of those, how many one client may have waiting.
+    pub max_queued_renders_per_client: usize,
+    /// Proxies whose `X-Forwarded-For` names the client
+    /// (`IMGPIPE_TRUSTED_PROXIES`); by default none, so a client is the
+    /// address it connects from.
+    pub trusted_proxies: Vec<crate::http::client::Net>,
+    /// The most an on-demand render may cost, in megapixels of the source
+    /// weighted by its format's decode cost (see `render_cost`).
+    pub max_render_cost: u64,
+    /// Connections `serve` keeps open at once (kept below the open-file
+    /// limit at start).
+    pub max_connections: usize,
+    /// What every upload body to the local `/_upload` route gets, plus a
+    /// second per `MIN_UPLOAD_RATE` bytes signed: past it the body is cut.
+    pub upload_body_timeout: Duration,
+}
+
+/// The slowest upload body `serve` waits for, in bytes a second: a
+/// 50 MiB upload gets the base timeout plus 800 s.
+pub const MIN_UPLOAD_RATE: u64 = 64 * 1024;
+
+/// What rendering from a `width` × `height` source of `format` costs, in
+/// weighted megapixels: decoding dominates a render, and its cost per pixel
+/// differs by format (AV1's is several times a JPEG's, with shrink-on-load
+/// a JPEG costs less). Rounded up.
+pub fn render_cost(format: &str, width: u32, height: u32) -> u64 {
+    let weight = match format {
+        "avif" | "heic" | "heif" => 4.0,
+        "webp" | "png" | "tiff" => 1.5,
+        "bmp" => 0.5,
+        _ => 1.0,
+    };
+    (f64::from(width) * f64::from(height) / 1e6 * weight).ceil() as u64
 }
 
 impl Config {
@@ -280,9 +325,31 @@ impl Config {
         }
         let cores = crate::cpu::cores() as u64;
         let max_queued_renders = number(&get, "IMGPIPE_MAX_QUEUED_RENDERS", 8 * cores)? as usize;
+        let max_queued_renders_per_client =
+            number(&get, "IMGPIPE_MAX_QUEUED_RENDERS_PER_CLIENT", (max_queued_renders as u64 / 4).max(1))? as usize;
+        let trusted_proxies = match get("IMGPIPE_TRUSTED_PROXIES") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(crate::http::client::Net::parse)
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    invalid("IMGPIPE_TRUSTED_PROXIES", "a comma list of addresses or networks (10.0.0.0/8)", &get)
+                })?,
+        };
+        let max_render_cost = number(&get, "IMGPIPE_MAX_RENDER_COST", DEFAULT_MAX_RENDER_COST)?;
+        let max_connections = number(&get, "IMGPIPE_MAX_CONNECTIONS", 1024)? as usize;
+        let upload_body_timeout = Duration::from_secs(number(&get, "IMGPIPE_UPLOAD_BODY_TIMEOUT_SECS", 30)?);
         Ok(Config {
             parameters_path,
             max_queued_renders,
+            max_queued_renders_per_client,
+            trusted_proxies,
+            max_render_cost,
+            max_connections,
+            upload_body_timeout,
             backend,
             limits,
             public_base_url: get("IMGPIPE_PUBLIC_BASE_URL").unwrap_or_default().trim_end_matches('/').to_string(),
@@ -455,6 +522,21 @@ mod tests {
             config(&[("IMGPIPE_MAX_PIXELS", ""), ("IMGPIPE_PUBLIC_BASE_URL", ""), ("IMGPIPE_BACKEND", "")]).unwrap();
         assert_eq!(c.limits.max_pixels, 50_000_000);
         assert!(matches!(c.backend, Backend::Local { .. }));
+    }
+
+    #[test]
+    fn fairness_settings() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.max_queued_renders_per_client, (c.max_queued_renders / 4).max(1));
+        assert!(c.trusted_proxies.is_empty());
+        let c = config(&[("IMGPIPE_TRUSTED_PROXIES", "10.0.0.0/8, ::1"), ("IMGPIPE_MAX_RENDER_COST", "40")]).unwrap();
+        assert_eq!(c.trusted_proxies.len(), 2);
+        assert_eq!(c.max_render_cost, 40);
+        let e = config(&[("IMGPIPE_TRUSTED_PROXIES", "10.0.0.0/8, proxy.example")]).unwrap_err().to_string();
+        assert!(e.contains("IMGPIPE_TRUSTED_PROXIES"), "{e}");
+        // A 12 MP JPEG is well inside the default, a 49 MP AVIF is not.
+        assert!(render_cost("jpeg", 4032, 3024) <= DEFAULT_MAX_RENDER_COST);
+        assert!(render_cost("avif", 8192, 6000) > DEFAULT_MAX_RENDER_COST);
     }
 
     #[test]

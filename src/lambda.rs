@@ -117,7 +117,12 @@ pub async fn http(
     state: &AppState,
     req: lambda_http::Request,
 ) -> lambda_http::Response<lambda_http::Body> {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    // The Function URL is reachable only through CloudFront, which names
+    // the viewer: that is the client (the connection is CloudFront's).
+    if let Some(viewer) = crate::http::client::cloudfront_viewer(&parts.headers) {
+        parts.extensions.insert(crate::http::client::Peer(viewer));
+    }
     let body = match body {
         lambda_http::Body::Text(s) => Bytes::from(s),
         lambda_http::Body::Binary(b) => Bytes::from(b),

@@ -111,8 +111,23 @@ pub async fn run_aws(config: Config, addr: SocketAddr) -> Result<(), ServeError>
     let config = crate::aws::with_parameters(config, &clients).await?;
     let state = crate::aws::state(config, &clients).map_err(ServeError::Config)?;
     tracing::info!(%addr, "imgpipe serving on AWS storage");
-    server::run(listener, router(state), shutdown_signal(), server::SHUTDOWN_DEADLINE).await;
+    let max = connection_cap(&state.config);
+    server::run(listener, router(state), shutdown_signal(), server::SHUTDOWN_DEADLINE, max).await;
     Ok(())
+}
+
+/// `IMGPIPE_MAX_CONNECTIONS`, kept below the open-file limit (raised to its
+/// hard limit first) with room for the store's files, the database and the
+/// health reserve: a flood of connections is refused by the cap, never by
+/// running out of descriptors.
+fn connection_cap(config: &Config) -> usize {
+    let limit = server::raise_open_file_limit();
+    let room = limit.map_or(usize::MAX, |l| (l as usize).saturating_sub(128 + server::HEALTH_RESERVE).max(16));
+    let cap = config.max_connections.min(room);
+    if cap < config.max_connections {
+        tracing::warn!(cap, open_file_limit = ?limit, "IMGPIPE_MAX_CONNECTIONS lowered to fit the open-file limit");
+    }
+    cap
 }
 
 /// Serve until SIGTERM/Ctrl-C, then let open requests finish
@@ -127,7 +142,8 @@ pub async fn run(config: Config, addr: SocketAddr, data_dir: &Path) -> Result<()
         Inbox::new(data_dir).map_err(|source| ServeError::DataDir { path: data_dir.display().to_string(), source })?;
     tracing::info!(%addr, data_dir = %data_dir.display(), inbox = %inbox.dir().display(), "imgpipe serving");
     let watcher = tokio::spawn(inbox::watch(state.clone(), inbox));
-    server::run(listener, router(state), shutdown_signal(), server::SHUTDOWN_DEADLINE).await;
+    let max = connection_cap(&state.config);
+    server::run(listener, router(state), shutdown_signal(), server::SHUTDOWN_DEADLINE, max).await;
     watcher.abort();
     running.shutdown(server::SHUTDOWN_DEADLINE).await;
     Ok(())

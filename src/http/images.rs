@@ -12,20 +12,26 @@
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use crate::app::AppState;
 use crate::cpu::CpuPermit;
 use crate::engine::RenderSpec;
+use crate::http::client::{client, Peer};
 use crate::http::problem::{ApiError, Code};
 use crate::keys::{ImageId, Key};
 use crate::meta::Status;
 use crate::store::{ByteStream, ObjectInfo, StoreError, IMMUTABLE};
 use crate::transform::{self, Canonical, Target};
 
-pub async fn get_image(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn get_image(
+    State(state): State<AppState>,
+    peer: Option<Extension<Peer>>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let mut canonical = transform::parse(uri.path(), uri.query(), accept)?;
     check_signature(&state, &canonical)?;
@@ -47,7 +53,8 @@ pub async fn get_image(State(state): State<AppState>, uri: Uri, headers: HeaderM
     if canonical.recipe != Some(current) {
         return Ok(redirect(&canonical.with_recipe(current)));
     }
-    render_on_miss(&state, &canonical, &key, &headers).await
+    let who = client(peer.map(|Extension(Peer(ip))| ip), &headers, &state.config.trusted_proxies);
+    render_on_miss(&state, &canonical, &key, &headers, who).await
 }
 
 /// How long a redirect to the current recipe may be cached. After a recipe
@@ -121,6 +128,27 @@ fn check_box(state: &AppState, spec: &transform::Spec) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A render's cost is known before it starts, from the original's pixels
+/// and format (`config::render_cost`): past `IMGPIPE_MAX_RENDER_COST` it is
+/// refused, so that no request can buy seconds of CPU, whoever waits behind
+/// it. The standard variants, made at upload, are always there.
+fn check_cost(state: &AppState, original: Option<&crate::meta::Original>) -> Result<(), ApiError> {
+    let Some(o) = original else { return Ok(()) };
+    let cost = crate::config::render_cost(&o.format, o.width, o.height);
+    let max = state.config.max_render_cost;
+    if cost > max {
+        return Err(ApiError::new(
+            Code::TooCostly,
+            format!(
+                "rendering from this {}x{} {} on demand costs {cost}, over this server's limit of {max} \
+                 (IMGPIPE_MAX_RENDER_COST); its standard variants are served as made at upload",
+                o.width, o.height, o.format
+            ),
+        ));
+    }
+    Ok(())
+}
+
 struct Timing {
     decode: Duration,
     resize: Duration,
@@ -133,6 +161,7 @@ async fn render_on_miss(
     canonical: &Canonical,
     key: &Key,
     headers: &HeaderMap,
+    who: crate::cpu::Client,
 ) -> Result<Response, ApiError> {
     let id = canonical.id;
     let spec: RenderSpec = match &canonical.target {
@@ -149,6 +178,7 @@ async fn render_on_miss(
         Status::Deleted => return Err(ApiError::new(Code::Deleted, "the image was deleted")),
         Status::Ready => {}
     }
+    check_cost(state, meta.original.as_ref())?;
     // Single flight: the first request renders; the others wait, then find
     // the object in the store.
     let lock = state.key_lock(key.as_str());
@@ -158,7 +188,7 @@ async fn render_on_miss(
     }
     // A core first, then the original: a render waiting in the queue holds
     // no image in memory, and past the queue's bound it is refused (503).
-    let permit = state.cpu.admit().await?;
+    let permit = state.cpu.admit(who).await?;
     let rendered = render_and_store(state, permit, &id, key, spec).await;
     // A delete that ran meanwhile has removed the image's objects, perhaps
     // from under this render's read or write: take back what it wrote

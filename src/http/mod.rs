@@ -1,6 +1,8 @@
 //! HTTP handlers, one file per resource. They see only `AppState` and the
 //! store traits; errors are `problem::Code`s.
 
+/// Who a request comes from (the fair share of renders).
+pub mod client;
 pub mod cors;
 pub mod delete;
 pub mod health;

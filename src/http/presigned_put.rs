@@ -12,7 +12,10 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 
+use std::time::Duration;
+
 use crate::app::AppState;
+use crate::config::MIN_UPLOAD_RATE;
 use crate::http::parse_id;
 use crate::http::problem::{ApiError, Code};
 use crate::keys::Key;
@@ -85,9 +88,14 @@ pub async fn put_upload(
 
     // Streamed into the raw store; the store refuses more or fewer bytes
     // than were signed and keeps nothing in that case. A client that stops
-    // sending gives up the id's lock after BODY_IDLE_TIMEOUT.
-    let chunks = futures_util::stream::unfold(body.into_data_stream(), |mut body| async move {
-        let next = match tokio::time::timeout(BODY_IDLE_TIMEOUT, body.next()).await {
+    // sending, or sends too slowly to finish by the body's deadline (a
+    // base plus a second per MIN_UPLOAD_RATE bytes signed), is cut off:
+    // its temporary file goes and the id's lock is released at once.
+    let allowed = state.config.upload_body_timeout + Duration::from_secs(len / MIN_UPLOAD_RATE);
+    let deadline = tokio::time::Instant::now() + allowed;
+    let chunks = futures_util::stream::unfold(body.into_data_stream(), move |mut body| async move {
+        let wait = BODY_IDLE_TIMEOUT.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+        let next = match tokio::time::timeout(wait, body.next()).await {
             Ok(None) => return None,
             Ok(Some(chunk)) => chunk.map_err(|e| std::io::Error::new(std::io::ErrorKind::UnexpectedEof, e)),
             Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the upload body stalled")),
@@ -106,7 +114,11 @@ pub async fn put_upload(
         Err(StoreError::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
             return Err(ApiError::new(
                 Code::Timeout,
-                format!("no upload bytes arrived for {} s", BODY_IDLE_TIMEOUT.as_secs()),
+                format!(
+                    "the upload body did not arrive in time: {} s for {len} bytes, with no pause over {} s",
+                    allowed.as_secs(),
+                    BODY_IDLE_TIMEOUT.as_secs()
+                ),
             ))
         }
         Err(StoreError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {

@@ -63,6 +63,7 @@ codes! {
     TooManyPixels = "too_many_pixels", PAYLOAD_TOO_LARGE;
     UnsupportedFormat = "unsupported_format", UNSUPPORTED_MEDIA_TYPE;
     Undecodable = "undecodable", UNPROCESSABLE_ENTITY;
+    TooCostly = "too_costly", UNPROCESSABLE_ENTITY;
     Internal = "internal", INTERNAL_SERVER_ERROR;
     Busy = "busy", SERVICE_UNAVAILABLE;
     StorageUnavailable = "storage_unavailable", SERVICE_UNAVAILABLE;
@@ -123,6 +124,11 @@ impl ApiError {
             retry_after: Some(2),
             source: Some(source.into()),
         }
+    }
+
+    /// Overload: 503 `busy` with `Retry-After`.
+    pub fn busy(detail: impl Into<String>) -> Self {
+        ApiError { code: Code::Busy, detail: detail.into(), retry_after: Some(1), source: None }
     }
 
     /// The answer for an image stored as `failed` with `code`: an image

@@ -1,11 +1,19 @@
 //! The connection loop `serve` runs the router in: HTTP/1.1 with a timeout
 //! for request headers, an idle timeout on every connection (no byte read
 //! or written for `IDLE_TIMEOUT` closes it, so a client that stops reading
-//! cannot hold a response for ever), and graceful shutdown with a deadline.
+//! cannot hold a response for ever), a cap on open connections, and
+//! graceful shutdown with a deadline.
+//!
+//! Past the cap, `HEALTH_RESERVE` more connections are taken but answer
+//! only `/health` (anything else is 503 with `Retry-After`), so a flood of
+//! idle or half-sent requests never blinds the health check; past that a
+//! connection is closed as soon as it is accepted, before it holds a file
+//! descriptor for long.
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -15,6 +23,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::time::{Instant, Sleep};
 
 /// The whole request head must arrive within this.
@@ -23,17 +32,28 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// After a shutdown signal, open connections get this long to finish.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(20);
+/// Connections past the cap that may still ask `/health`.
+pub const HEALTH_RESERVE: usize = 16;
 
 /// Serve `app` on `listener` until `shutdown` resolves; then stop accepting,
 /// let open connections finish their requests, and return once they have
 /// or `deadline` has passed.
-pub async fn run(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()>, deadline: Duration) {
+pub async fn run(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()>,
+    deadline: Duration,
+    max_connections: usize,
+) {
+    let open = Arc::new(Semaphore::new(max_connections.max(1)));
+    let reserve = Arc::new(Semaphore::new(HEALTH_RESERVE));
+    let health_only = app.clone().layer(axum::middleware::from_fn(only_health));
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
     tokio::pin!(shutdown);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(c) => c,
                 Err(e) => {
@@ -45,14 +65,31 @@ pub async fn run(listener: TcpListener, app: Router, shutdown: impl Future<Outpu
             },
             () = &mut shutdown => break,
         };
+        let (slot, app) = match open.clone().try_acquire_owned() {
+            Ok(slot) => (slot, app.clone()),
+            Err(_) => match reserve.clone().try_acquire_owned() {
+                Ok(slot) => (slot, health_only.clone()),
+                Err(_) => {
+                    tracing::debug!(%peer, "connection refused: at the connection cap");
+                    drop(stream);
+                    continue;
+                }
+            },
+        };
         let _ = stream.set_nodelay(true);
         let io = TokioIo::new(Idle::new(stream, IDLE_TIMEOUT));
-        let conn = http.serve_connection(io, TowerToHyperService::new(app.clone()));
+        // Every request on the connection knows who is at the other end.
+        let app = tower::ServiceExt::map_request(app, move |mut req: axum::http::Request<_>| {
+            req.extensions_mut().insert(crate::http::client::Peer(peer.ip()));
+            req
+        });
+        let conn = http.serve_connection(io, TowerToHyperService::new(app));
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
+            drop(slot);
         });
     }
     drop(listener);
@@ -62,6 +99,46 @@ pub async fn run(listener: TcpListener, app: Router, shutdown: impl Future<Outpu
             tracing::warn!(deadline_s = deadline.as_secs(), "shutdown deadline passed; closing the connections still open");
         }
     }
+}
+
+/// On a connection past the cap: `/health` as usual, anything else 503.
+async fn only_health(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    if req.uri().path() == "/health" {
+        return next.run(req).await;
+    }
+    let mut res = axum::response::IntoResponse::into_response(crate::http::problem::ApiError::busy(
+        "the server is at its connection limit; retry shortly",
+    ));
+    res.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+    res
+}
+
+/// Raise this process's open-file limit to its hard limit, where the soft
+/// one is lower, and return the limit in force (`None` where it cannot be
+/// read). Each connection holds a descriptor; `serve` keeps its connection
+/// cap below this.
+pub fn raise_open_file_limit() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: `lim` is a valid out pointer for getrlimit.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+            return None;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+            // SAFETY: `raised` is a valid rlimit; raising the soft limit up to
+            // the hard one needs no privilege.
+            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+                lim = raised;
+            }
+        }
+        // rlim_t is u64 here, but not on every Unix.
+        #[allow(clippy::unnecessary_cast)]
+        Some(lim.rlim_cur as u64)
+    }
+    #[cfg(not(unix))]
+    None
 }
 
 /// A stream that fails with `TimedOut` when it has been waited on without

@@ -205,7 +205,8 @@ impl TestApp {
         let consumers = imgpipe::queue::start(state.clone(), rx, 2, Duration::from_millis(300));
         std::mem::forget(consumers); // live as long as the test process
         let app = router(state.clone());
-        tokio::spawn(imgpipe::http::server::run(listener, app, std::future::pending(), Duration::ZERO));
+        let max = state.config.max_connections;
+        tokio::spawn(imgpipe::http::server::run(listener, app, std::future::pending(), Duration::ZERO, max));
         TestApp { state, store, meta, base, dir }
     }
 

@@ -191,3 +191,76 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     let res = app.call(Request::get("/health").body(Body::empty()).unwrap()).await;
     assert_eq!(res.status(), 200);
 }
+
+/// A body that trickles in (a byte now and then, never pausing long enough
+/// to look stalled) is cut at its deadline, a base plus a second per
+/// 64 KiB signed: 408, nothing kept, and the id free for the next PUT.
+#[tokio::test]
+async fn a_trickling_upload_body_is_cut_at_its_deadline() {
+    let app = TestApp::spawn_with(&[("IMGPIPE_UPLOAD_BODY_TIMEOUT_SECS", "2")]).await;
+    let bytes = photo(64, 48);
+    let created = app.create("image/jpeg", bytes.len()).await;
+    let path = app.local_path(created["upload"]["url"].as_str().unwrap());
+    let mut slow = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://")).await.unwrap();
+    let head = format!(
+        "PUT {path} HTTP/1.1\r\nhost: x\r\ncontent-type: image/jpeg\r\ncontent-length: {}\r\n\r\n",
+        bytes.len()
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = vec![0u8; 512];
+    let mut sent = 0;
+    let n = loop {
+        tokio::select! {
+            n = slow.read(&mut answer) => break n.unwrap(),
+            () = tokio::time::sleep(Duration::from_millis(200)) => {
+                assert!(started.elapsed() < Duration::from_secs(20), "the trickle was never cut");
+                if sent < bytes.len() - 1 {
+                    let _ = slow.write_all(&bytes[sent..sent + 1]).await;
+                    sent += 1;
+                }
+            }
+        }
+    };
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(sent < bytes.len() - 1, "cut before the body was complete");
+    let res = app.put_raw(&path, "image/jpeg", bytes).await;
+    assert_eq!(res.status(), 200, "the id's lock was released and nothing of the first PUT kept");
+}
+
+/// Connections past the cap: a few more may still ask `/health`; anything
+/// else there is 503 with Retry-After, so a flood of half-sent requests
+/// never leaves the health check or the process without descriptors.
+#[tokio::test]
+async fn past_the_connection_cap_only_health_answers() {
+    let app = TestApp::spawn_with(&[("IMGPIPE_MAX_CONNECTIONS", "4")]).await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        c.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n").await.unwrap();
+        held.push(c);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let ask = |path: &'static str| {
+        let addr = addr.clone();
+        async move {
+            let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            c.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes())
+                .await
+                .unwrap();
+            let mut out = Vec::new();
+            tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut out)).await.unwrap().unwrap();
+            String::from_utf8_lossy(&out).to_string()
+        }
+    };
+    let health = ask("/health").await;
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let other = ask("/openapi.yaml").await;
+    assert!(other.starts_with("HTTP/1.1 503"), "{other}");
+    assert!(other.to_ascii_lowercase().contains("retry-after: 1"), "{other}");
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(ask("/openapi.yaml").await.starts_with("HTTP/1.1 200"), "the cap frees as connections close");
+}

@@ -5,6 +5,7 @@ mod cors;
 mod crash;
 mod delete;
 mod events;
+mod fairness;
 mod flow;
 mod health;
 mod helpers;
