@@ -40,6 +40,8 @@ pub struct AppState {
     pub jobs: Option<JobQueue>,
     /// The CDN whose copies a delete invalidates; `None` locally.
     pub cdn: Option<Arc<dyn crate::cdn::Cdn>>,
+    /// What each client may still create (`POST /uploads`).
+    pub uploads: Arc<crate::http::limiter::UploadLimiter>,
     locks: Arc<Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>>,
 }
 
@@ -57,6 +59,11 @@ impl AppState {
             meta,
             engine: Engine::new(config.limits),
             cpu: CpuPool::new(cores, config.max_queued_renders, config.max_queued_renders_per_client),
+            uploads: Arc::new(crate::http::limiter::UploadLimiter::new(
+                config.uploads_per_minute,
+                config.max_pending_uploads,
+                config.upload_ttl,
+            )),
             config,
             upload_signer: None,
             jobs: None,

@@ -38,6 +38,8 @@ pub const LOCAL_ONLY_VARIABLES: &[&str] = &[
     "IMGPIPE_TRUSTED_PROXIES",
     "IMGPIPE_MAX_CONNECTIONS",
     "IMGPIPE_UPLOAD_BODY_TIMEOUT_SECS",
+    "IMGPIPE_UPLOADS_PER_MINUTE",
+    "IMGPIPE_MAX_PENDING_UPLOADS",
 ];
 
 /// The default bound on one render's cost (`render_cost`): a 50 MP JPEG or
@@ -199,6 +201,10 @@ pub struct Config {
     /// What every upload body to the local `/_upload` route gets, plus a
     /// second per `MIN_UPLOAD_RATE` bytes signed: past it the body is cut.
     pub upload_body_timeout: Duration,
+    /// `POST /uploads` one client may make a minute.
+    pub uploads_per_minute: u32,
+    /// Items one client may have waiting for their bytes.
+    pub max_pending_uploads: usize,
 }
 
 /// The slowest upload body `serve` waits for, in bytes a second: a
@@ -342,6 +348,9 @@ impl Config {
         let max_render_cost = number(&get, "IMGPIPE_MAX_RENDER_COST", DEFAULT_MAX_RENDER_COST)?;
         let max_connections = number(&get, "IMGPIPE_MAX_CONNECTIONS", 1024)? as usize;
         let upload_body_timeout = Duration::from_secs(number(&get, "IMGPIPE_UPLOAD_BODY_TIMEOUT_SECS", 30)?);
+        let uploads_per_minute = u32::try_from(number(&get, "IMGPIPE_UPLOADS_PER_MINUTE", 120)?)
+            .map_err(|_| invalid("IMGPIPE_UPLOADS_PER_MINUTE", "a whole number up to 4294967295", &get))?;
+        let max_pending_uploads = number(&get, "IMGPIPE_MAX_PENDING_UPLOADS", 100)? as usize;
         Ok(Config {
             parameters_path,
             max_queued_renders,
@@ -350,6 +359,8 @@ impl Config {
             max_render_cost,
             max_connections,
             upload_body_timeout,
+            uploads_per_minute,
+            max_pending_uploads,
             backend,
             limits,
             public_base_url: get("IMGPIPE_PUBLIC_BASE_URL").unwrap_or_default().trim_end_matches('/').to_string(),

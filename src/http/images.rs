@@ -128,6 +128,22 @@ fn check_box(state: &AppState, spec: &transform::Spec) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// `inside` never enlarges, so a box side past the (oriented) original's is
+/// the original's: `w=8192` of a 1920-wide photo is `w=1920`, and a box
+/// holding the whole original is `w=<its width>`. `Some` with that spec
+/// when it differs from `spec`, so that equal bytes have one key (and one
+/// stored object) and the request is redirected there.
+fn capped_at_source(spec: &transform::Spec, width: u32, height: u32) -> Option<transform::Spec> {
+    if spec.fit != crate::engine::Fit::Inside || (spec.w.is_none() && spec.h.is_none()) {
+        return None;
+    }
+    let (w, h) = (spec.w.map(|w| w.min(width)), spec.h.map(|h| h.min(height)));
+    let whole = w.is_none_or(|w| w == width) && h.is_none_or(|h| h == height);
+    let (w, h) = if whole { (Some(width), None) } else { (w, h) };
+    let capped = transform::Spec { w, h, ..*spec };
+    (capped != *spec).then_some(capped)
+}
+
 /// A render's cost is known before it starts, from the original's pixels
 /// and format (`config::render_cost`): past `IMGPIPE_MAX_RENDER_COST` it is
 /// refused, so that no request can buy seconds of CPU, whoever waits behind
@@ -179,6 +195,13 @@ async fn render_on_miss(
         Status::Ready => {}
     }
     check_cost(state, meta.original.as_ref())?;
+    if let (Target::Custom(spec), Some(o)) = (&canonical.target, &meta.original) {
+        if let Some(capped) = capped_at_source(spec, o.width, o.height) {
+            let mut to = Canonical { target: Target::Custom(capped), ..canonical.clone() };
+            to.signature = state.config.signing_key.as_ref().map(|k| crate::signing::sign_path(k, &to.signed_path()));
+            return Ok(redirect(&to));
+        }
+    }
     // Single flight: the first request renders; the others wait, then find
     // the object in the store.
     let lock = state.key_lock(key.as_str());

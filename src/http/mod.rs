@@ -7,6 +7,8 @@ pub mod cors;
 pub mod delete;
 pub mod health;
 pub mod images;
+/// What one client may create: uploads per minute and pending uploads.
+pub mod limiter;
 pub mod meta;
 pub mod page;
 /// `PUT /_upload/<id>`: the local stand-in for S3's presigned PUT.

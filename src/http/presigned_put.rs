@@ -126,6 +126,7 @@ pub async fn put_upload(
         }
         Err(e) => return Err(e.into()),
     }
+    state.uploads.uploaded(&id);
     let etag = state.raw.head(&key).await?.map(|i| i.etag).unwrap_or_default();
     if let Some(queue) = &state.jobs {
         queue.submit(id);

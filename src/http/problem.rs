@@ -58,6 +58,7 @@ codes! {
     MethodNotAllowed = "method_not_allowed", METHOD_NOT_ALLOWED;
     Timeout = "timeout", REQUEST_TIMEOUT;
     AlreadyUploaded = "already_uploaded", CONFLICT;
+    TooManyRequests = "too_many_requests", TOO_MANY_REQUESTS;
     Deleted = "deleted", GONE;
     TooLarge = "too_large", PAYLOAD_TOO_LARGE;
     TooManyPixels = "too_many_pixels", PAYLOAD_TOO_LARGE;
@@ -92,7 +93,7 @@ impl std::fmt::Display for Code {
 pub struct ApiError {
     pub code: Code,
     pub detail: String,
-    /// Seconds for `Retry-After` on a 503.
+    /// Seconds for `Retry-After` on a 503 or a 429.
     pub retry_after: Option<u32>,
     source: Option<Source>,
 }

@@ -126,6 +126,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 pub async fn create_upload(
     State(state): State<AppState>,
+    peer: Option<axum::extract::Extension<crate::http::client::Peer>>,
     headers: HeaderMap,
     body: Result<Json<CreateUpload>, JsonRejection>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
@@ -161,6 +162,25 @@ pub async fn create_upload(
         ));
     }
     let id = ImageId::new();
+    let who = crate::http::client::client(
+        peer.map(|axum::extract::Extension(crate::http::client::Peer(ip))| ip),
+        &headers,
+        &state.config.trusted_proxies,
+    );
+    state.uploads.admit(who, id).map_err(|r| {
+        let secs = r.retry_after.as_secs().max(1);
+        let detail = if r.pending {
+            format!(
+                "this client has {} uploads still waiting for their bytes; finish them, or retry in {secs} s",
+                state.config.max_pending_uploads
+            )
+        } else {
+            format!("this client may create {} uploads a minute; retry in {secs} s", state.config.uploads_per_minute)
+        };
+        let mut e = ApiError::new(Code::TooManyRequests, detail);
+        e.retry_after = Some(u32::try_from(secs).unwrap_or(u32::MAX));
+        e
+    })?;
     let declared = Declared { content_type: content_type.clone(), content_length: req.content_length };
     // The delete token is the uploader's alone: only its hash is stored.
     let mut secret = [0u8; 24];

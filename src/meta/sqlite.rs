@@ -24,6 +24,9 @@ pub struct SqliteMeta {
 /// machine's state, not the request's: `Unavailable` (503 with
 /// `Retry-After`, and an ingest retried). The rest (a damaged file, a bad
 /// statement) is `Backend`.
+/// `PRAGMA auto_vacuum`'s value for INCREMENTAL.
+const INCREMENTAL: i64 = 2;
+
 fn backend(e: impl std::error::Error + Send + Sync + 'static) -> MetaError {
     let e: Box<dyn std::error::Error + Send + Sync> = Box::new(e);
     if is_transient(&*e) {
@@ -81,6 +84,14 @@ impl SqliteMeta {
             conn.query_row("PRAGMA quick_check", [], |r| r.get(0)).map_err(|e| damaged(e.to_string()))?;
         if check != "ok" {
             return Err(damaged(check));
+        }
+        // Pages freed by deletes (abandoned uploads expire in bulk after a
+        // flood) go back to the file system a few at a time, so the file
+        // shrinks again. An older file switches over once, with a VACUUM.
+        let vacuum: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0)).map_err(backend)?;
+        if vacuum != INCREMENTAL {
+            conn.pragma_update(None, "auto_vacuum", "INCREMENTAL").map_err(backend)?;
+            conn.execute_batch("VACUUM").map_err(backend)?;
         }
         conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(backend)?;
@@ -186,6 +197,9 @@ impl MetaStore for SqliteMeta {
         self.with(move |c| {
             let n =
                 c.execute("DELETE FROM images WHERE id = ?1 AND status = 'pending'", params![id]).map_err(backend)?;
+            if n > 0 {
+                c.query_row("PRAGMA incremental_vacuum(64)", [], |_| Ok(())).optional().map_err(backend)?;
+            }
             Ok(n > 0)
         })
         .await
@@ -263,6 +277,34 @@ impl MetaStore for SqliteMeta {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A flood of abandoned uploads, expired: the file gives the space back.
+    #[tokio::test]
+    async fn deleted_items_give_their_pages_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = SqliteMeta::open(dir.path()).unwrap();
+        let pages = |m: &SqliteMeta| {
+            let m = m.clone();
+            async move { m.with(|c| c.query_row("PRAGMA page_count", [], |r| r.get::<_, i64>(0)).map_err(backend)).await }
+        };
+        let mut ids = Vec::new();
+        for _ in 0..3000 {
+            let declared = super::super::Declared { content_type: "image/jpeg".repeat(20), content_length: 1 };
+            let item = Metadata::pending(ImageId::new(), declared);
+            meta.put(&item).await.unwrap();
+            ids.push(item.id);
+        }
+        let full = pages(&meta).await.unwrap();
+        for id in &ids {
+            assert!(meta.delete_pending(id).await.unwrap());
+        }
+        let after = pages(&meta).await.unwrap();
+        assert!(after * 4 < full, "{full} pages before, {after} after");
+        // An older file without it switches on open.
+        drop(meta);
+        let c = Connection::open(dir.path().join("meta.sqlite3")).unwrap();
+        assert_eq!(c.query_row("PRAGMA auto_vacuum", [], |r| r.get::<_, i64>(0)).unwrap(), INCREMENTAL);
+    }
 
     /// SQLite's own full-disk error (a page limit stands in for the disk)
     /// is a fault to retry, not a 500.

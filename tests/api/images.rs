@@ -156,3 +156,32 @@ async fn answers_carry_a_request_id() {
     let res = app.call(Request::get("/health").header("x-request-id", bad.as_str()).body(Body::empty()).unwrap()).await;
     assert_ne!(res.headers()["x-request-id"], bad.as_str(), "an unusable id is replaced");
 }
+
+/// `inside` never enlarges: `w=8191` and `w=8192` of a 1920-wide photo are
+/// its `w=1920` render, so they redirect there, and equal bytes are stored
+/// once.
+#[tokio::test]
+async fn a_box_past_the_original_redirects_to_the_capped_render() {
+    let app = TestApp::spawn().await;
+    let id = app.upload(photo(1920, 1280), "image/jpeg").await;
+    app.wait_final(&id).await;
+    assert_eq!(app.get(&img(id, "webp?w=1920")).await.status(), 200);
+    for (asked, to) in [
+        ("webp?w=8191", "webp/w=1920"),
+        ("webp/w=8192", "webp/w=1920"),
+        ("webp?h=5000", "webp/w=1920"),
+        ("webp?w=4000&h=5000", "webp/w=1920"),
+        ("webp?w=3000&h=640", "webp/w=1920,h=640"),
+        ("jpeg?w=1921&q=70", "jpeg/w=1920,q=70"),
+    ] {
+        let res = app.get(&img(id, asked)).await;
+        assert_eq!(res.status(), 302, "{asked}");
+        assert_eq!(res.headers()["location"], img(id, to).as_str(), "{asked}");
+    }
+    // A box inside the original, and cover (which may enlarge), are rendered.
+    assert_eq!(app.get(&img(id, "webp?w=800")).await.status(), 200);
+    assert_eq!(app.get(&img(id, "webp?w=400&h=400&fit=cover")).await.status(), 200);
+    let renders: Vec<String> =
+        app.store.puts.lock().unwrap().keys().filter(|k| k.contains("/webp/")).cloned().collect();
+    assert_eq!(renders.len(), 3, "{renders:?}");
+}

@@ -122,3 +122,51 @@ async fn presigned_put_refuses_tampering_expiry_mismatch_and_replay() {
     assert_eq!(res.status(), 403);
     assert_eq!(json(res).await["code"], "expired");
 }
+
+/// A flood of `POST /uploads` from one address: past its rate or its cap
+/// on pending items it gets 429 with `Retry-After` and nothing is written;
+/// another address is not refused, and an upload that arrives frees its
+/// place.
+#[tokio::test]
+async fn a_post_flood_from_one_client_is_429() {
+    let app = crate::helpers::TestApp::spawn_with(&[
+        ("IMGPIPE_UPLOADS_PER_MINUTE", "100"),
+        ("IMGPIPE_MAX_PENDING_UPLOADS", "3"),
+    ])
+    .await;
+    let from =
+        |last: u8| reqwest::Client::builder().local_address(std::net::IpAddr::from([127, 0, 0, last])).build().unwrap();
+    let bytes = crate::helpers::photo(32, 24);
+    let len = bytes.len();
+    let post = |http: reqwest::Client| {
+        let url = format!("{}/uploads", app.base);
+        async move {
+            let body = serde_json::json!({"content_type": "image/jpeg", "content_length": len});
+            http.post(url).json(&body).send().await.unwrap()
+        }
+    };
+    let mut created = Vec::new();
+    for _ in 0..3 {
+        let res = post(from(1)).await;
+        assert_eq!(res.status(), 201);
+        created.push(res.json::<serde_json::Value>().await.unwrap());
+    }
+    let calls = app.meta.calls.load(std::sync::atomic::Ordering::SeqCst);
+    let refused = post(from(1)).await;
+    assert_eq!(refused.status(), 429);
+    let retry: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry >= 1, "{retry}");
+    let problem: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(problem["code"], "too_many_requests");
+    assert_eq!(app.meta.calls.load(std::sync::atomic::Ordering::SeqCst), calls, "a refused POST wrote nothing");
+    assert_eq!(post(from(2)).await.status(), 201, "another client");
+    // Its bytes arrive: the place is free again.
+    let upload = &created[0]["upload"];
+    let put = reqwest::Client::new()
+        .put(upload["url"].as_str().unwrap())
+        .header("content-type", "image/jpeg")
+        .header("content-length", bytes.len())
+        .body(bytes.clone());
+    assert_eq!(put.send().await.unwrap().status(), 200);
+    assert_eq!(post(from(1)).await.status(), 201);
+}
