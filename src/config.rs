@@ -40,6 +40,7 @@ pub const LOCAL_ONLY_VARIABLES: &[&str] = &[
     "IMGPIPE_UPLOAD_BODY_TIMEOUT_SECS",
     "IMGPIPE_UPLOADS_PER_MINUTE",
     "IMGPIPE_MAX_PENDING_UPLOADS",
+    "IMGPIPE_INBOX_SETTLE_SECS",
 ];
 
 /// The default bound on one render's cost (`render_cost`): a 50 MP JPEG or
@@ -205,6 +206,9 @@ pub struct Config {
     pub uploads_per_minute: u32,
     /// Items one client may have waiting for their bytes.
     pub max_pending_uploads: usize,
+    /// How long an inbox file must stay unchanged before it is taken
+    /// (unless it was renamed in complete).
+    pub inbox_settle: Duration,
 }
 
 /// The slowest upload body `serve` waits for, in bytes a second: a
@@ -351,6 +355,7 @@ impl Config {
         let uploads_per_minute = u32::try_from(number(&get, "IMGPIPE_UPLOADS_PER_MINUTE", 120)?)
             .map_err(|_| invalid("IMGPIPE_UPLOADS_PER_MINUTE", "a whole number up to 4294967295", &get))?;
         let max_pending_uploads = number(&get, "IMGPIPE_MAX_PENDING_UPLOADS", 100)? as usize;
+        let inbox_settle = Duration::from_secs(number(&get, "IMGPIPE_INBOX_SETTLE_SECS", 5)?);
         Ok(Config {
             parameters_path,
             max_queued_renders,
@@ -361,6 +366,7 @@ impl Config {
             upload_body_timeout,
             uploads_per_minute,
             max_pending_uploads,
+            inbox_settle,
             backend,
             limits,
             public_base_url: get("IMGPIPE_PUBLIC_BASE_URL").unwrap_or_default().trim_end_matches('/').to_string(),

@@ -73,6 +73,83 @@ pub struct Found {
     pub path: PathBuf,
     pub len: u64,
     pub modified: SystemTime,
+    /// Its inode changed after its content last did (a rename or a chmod
+    /// after the last write): what `rsync` and `cp` to a dot-file then
+    /// `mv` leave, a file that arrived complete.
+    pub renamed_in: bool,
+}
+
+/// Whether `meta`'s inode changed after its content did (see
+/// `Found::renamed_in`); `false` where the system cannot say.
+fn changed_after_written(meta: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        (meta.ctime(), meta.ctime_nsec()) > (meta.mtime(), meta.mtime_nsec())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        false
+    }
+}
+
+/// What reading a file found under a folder gave.
+#[derive(Debug)]
+pub enum Read {
+    /// The whole file, at most the limit.
+    Whole(Bytes),
+    /// Longer than the limit: refused having read at most one byte past it.
+    TooLarge(u64),
+    /// Another process has it open (a copy still being written): not now.
+    Busy,
+}
+
+/// Read `path`, at most `limit` + 1 bytes of it, so a file that grew since
+/// it was listed (or is a device that never ends) is refused without being
+/// read whole, and nothing at all while another process has it open, where
+/// the system can tell (`open_elsewhere`).
+pub fn read_file(path: &Path, limit: u64) -> std::io::Result<Read> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)?;
+    if open_elsewhere(&file) == Some(true) {
+        return Ok(Read::Busy);
+    }
+    let mut body = Vec::new();
+    file.take(limit + 1).read_to_end(&mut body)?;
+    if body.len() as u64 > limit {
+        return Ok(Read::TooLarge(body.len() as u64));
+    }
+    Ok(Read::Whole(Bytes::from(body)))
+}
+
+/// Whether any other open file description has `file` open (a writer still
+/// copying it in), where the system can say: on Linux a write lease is
+/// granted only when nobody else has the file open. `None` where it cannot
+/// tell (another system, a file system without leases).
+pub fn open_elsewhere(file: &std::fs::File) -> Option<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let fd = file.as_raw_fd();
+        // SAFETY: `fd` is an open descriptor owned by `file` for the whole
+        // call; F_SETLEASE only takes or drops a lease on it.
+        let taken = unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_WRLCK) };
+        if taken == 0 {
+            // SAFETY: as above; the lease taken just now is dropped.
+            unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_UNLCK) };
+            return Some(false);
+        }
+        match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::EAGAIN) | Some(libc::EBUSY) => Some(true),
+            _ => None,
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = file;
+        None
+    }
 }
 
 /// An entry of the source that is not imported: its name (quoted, so
@@ -154,6 +231,7 @@ pub fn walk(dir: &Path) -> Walk {
                 source_key,
                 len: meta.len(),
                 modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                renamed_in: changed_after_written(&meta),
                 path,
             });
         }
@@ -313,6 +391,8 @@ enum ImportError {
     Read(String, std::io::Error),
     #[error("{0} is gone from the bucket")]
     Gone(String),
+    #[error("{0} is open in another program (still being copied?); run again once it is written")]
+    Busy(String),
     #[error(transparent)]
     Ingest(#[from] IngestError),
     #[error(transparent)]
@@ -327,7 +407,20 @@ async fn one(state: &AppState, bucket: Option<&S3Store>, entry: &Entry) -> Resul
     } else {
         let (etag, body) = match (&entry.at, bucket) {
             (At::File(path), _) => {
-                let body = Bytes::from(tokio::fs::read(path).await.map_err(|e| ImportError::Read(key.clone(), e))?);
+                let (path, limit) = (path.clone(), state.config.limits.max_upload_bytes);
+                let read = tokio::task::spawn_blocking(move || read_file(&path, limit))
+                    .await
+                    .map_err(|e| ImportError::Read(key.clone(), std::io::Error::other(e)))?
+                    .map_err(|e| ImportError::Read(key.clone(), e))?;
+                let body = match read {
+                    Read::Whole(body) => body,
+                    Read::Busy => return Err(ImportError::Busy(key.clone())),
+                    Read::TooLarge(seen) => {
+                        let (id, outcome) =
+                            dropin::refuse_too_large(state, key, &format!("\"len-{seen}\""), seen).await?;
+                        return report(state, key, id, outcome).await;
+                    }
+                };
                 (etag_of_owned(body.clone()).await?, body)
             }
             (At::Object(k), Some(bucket)) => {
@@ -341,6 +434,11 @@ async fn one(state: &AppState, bucket: Option<&S3Store>, entry: &Entry) -> Resul
         let id = dropin::take(state, key, &etag, body).await?;
         (id, ingest(state, id).await?)
     };
+    report(state, key, id, outcome).await
+}
+
+/// The report of `key`, now `id` after `outcome`, as its item says.
+async fn report(state: &AppState, key: &str, id: ImageId, outcome: Outcome) -> Result<Report, ImportError> {
     let item = state.meta.get(&id).await.map_err(IngestError::from)?;
     let status = match item.as_ref().map(|m| m.status) {
         Some(Status::Ready) => "ready",
@@ -349,7 +447,7 @@ async fn one(state: &AppState, bucket: Option<&S3Store>, entry: &Entry) -> Resul
     };
     let error = item.and_then(|m| m.error);
     Ok(Report {
-        source_key: key.clone(),
+        source_key: key.to_string(),
         id: Some(id),
         status,
         unchanged: outcome == Outcome::AlreadyDone,
@@ -392,6 +490,22 @@ mod tests {
         let names: Vec<&str> = entries.iter().map(|e| e.source_key.as_str()).collect();
         assert_eq!(names, ["a.jpg", "holiday/b c.png", "holiday/deeper/d.gif"]);
         assert!(bad.is_empty());
+    }
+
+    /// At most the limit and one byte are read, and nothing while another
+    /// open file description (a copy still being written) holds the file.
+    #[test]
+    fn a_file_is_read_up_to_the_limit_and_not_while_open_elsewhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.jpg");
+        std::fs::write(&path, vec![7u8; 10_000]).unwrap();
+        assert!(matches!(read_file(&path, 10_000).unwrap(), Read::Whole(b) if b.len() == 10_000));
+        assert!(matches!(read_file(&path, 4_000).unwrap(), Read::TooLarge(4_001)));
+        let writer = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        #[cfg(target_os = "linux")]
+        assert!(matches!(read_file(&path, 10_000).unwrap(), Read::Busy), "open for writing elsewhere");
+        drop(writer);
+        assert!(matches!(read_file(&path, 10_000).unwrap(), Read::Whole(_)));
     }
 
     /// Links to files inside the folder are taken under their own name;

@@ -13,13 +13,11 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
-
-use bytes::Bytes;
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::app::AppState;
 use crate::dropin;
-use crate::import::{walk, Found};
+use crate::import::{read_file, walk, Found, Read};
 use crate::keys::ImageId;
 use crate::store::etag_of_owned;
 
@@ -29,8 +27,9 @@ pub const EVERY: Duration = Duration::from_secs(1);
 /// Where refused files go, inside the inbox (hidden, so never listed).
 const REFUSED: &str = ".refused";
 
-/// What a file looked like on the last pass: (length, modified).
-type Seen = HashMap<PathBuf, (u64, SystemTime)>;
+/// What a file looked like on the last pass (length, modified), and since
+/// when it has looked so.
+type Seen = HashMap<PathBuf, ((u64, SystemTime), Instant)>;
 
 pub struct Inbox {
     dir: PathBuf,
@@ -58,27 +57,35 @@ impl Inbox {
         let mut now_seen = Seen::new();
         // Said once per entry (not every pass), the name escaped: a line
         // break in a file name never starts a log line of its own.
+        let now = Instant::now();
         for (path, why) in walked.skipped {
             if !self.seen.contains_key(&path) {
                 tracing::warn!(path = ?path.display().to_string(), %why, "inbox entry not taken");
             }
-            now_seen.insert(path, (0, SystemTime::UNIX_EPOCH));
+            now_seen.insert(path, ((0, SystemTime::UNIX_EPOCH), now));
         }
         for (path, e) in walked.unreadable {
             tracing::warn!(path = %path.display(), error = %e, "cannot read this part of the inbox");
         }
-        for Found { source_key: key, path, len, modified } in walked.files {
-            let settled = self.seen.get(&path) == Some(&(len, modified));
-            now_seen.insert(path.clone(), (len, modified));
-            if !settled {
+        let settle = state.config.inbox_settle;
+        for Found { source_key: key, path, len, modified, renamed_in } in walked.files {
+            let since = match self.seen.get(&path) {
+                Some((looked, since)) if *looked == (len, modified) => *since,
+                _ => now,
+            };
+            now_seen.insert(path.clone(), ((len, modified), since));
+            // Unchanged for the settle time, or renamed in complete; and in
+            // either case no other program may have it open (`read_file`).
+            if !renamed_in && now.duration_since(since) < settle {
                 continue;
             }
             match take_file(state, &self.dir, &path, &key, len).await {
-                Ok(id) => {
+                Ok(Some(id)) => {
                     now_seen.remove(&path);
                     tracing::info!(%id, source_key = %key, "took a file from the inbox");
                     taken.push(id);
                 }
+                Ok(None) => tracing::debug!(source_key = %key, "inbox file still open elsewhere; not taken yet"),
                 Err(e) => tracing::warn!(source_key = %key, error = %e, "inbox file not taken; will try again"),
             }
         }
@@ -97,8 +104,38 @@ enum TakeError {
     Store(#[from] crate::store::StoreError),
 }
 
-async fn take_file(state: &AppState, dir: &Path, path: &Path, key: &str, len: u64) -> Result<ImageId, TakeError> {
-    if len > state.config.limits.max_upload_bytes {
+/// Take one file: its id, or `None` while another program has it open.
+async fn take_file(
+    state: &AppState,
+    dir: &Path,
+    path: &Path,
+    key: &str,
+    listed: u64,
+) -> Result<Option<ImageId>, TakeError> {
+    let limit = state.config.limits.max_upload_bytes;
+    let read = match listed > limit {
+        true => Read::TooLarge(listed),
+        false => {
+            let owned = path.to_path_buf();
+            tokio::task::spawn_blocking(move || read_file(&owned, limit)).await.map_err(std::io::Error::other)??
+        }
+    };
+    let body = match read {
+        Read::Busy => return Ok(None),
+        Read::Whole(body) => body,
+        Read::TooLarge(len) => return refuse(state, dir, path, key, len).await.map(Some),
+    };
+    let etag = etag_of_owned(body.clone()).await?;
+    let id = dropin::take(state, key, &etag, body).await?;
+    // Stored: the file can go.
+    tokio::fs::remove_file(path).await?;
+    Ok(Some(id))
+}
+
+/// Over the upload limit: `failed` (`too_large`) without reading it, and
+/// moved aside to `.refused/`, so it is neither lost nor read again.
+async fn refuse(state: &AppState, dir: &Path, path: &Path, key: &str, len: u64) -> Result<ImageId, TakeError> {
+    {
         let etag = format!("\"len-{len}\"");
         let (id, _) = dropin::refuse_too_large(state, key, &etag, len).await?;
         let to = free_name(&dir.join(REFUSED).join(key)).await;
@@ -106,14 +143,8 @@ async fn take_file(state: &AppState, dir: &Path, path: &Path, key: &str, len: u6
             tokio::fs::create_dir_all(parent).await?;
         }
         tokio::fs::rename(path, &to).await?;
-        return Ok(id);
+        Ok(id)
     }
-    let body = Bytes::from(tokio::fs::read(path).await?);
-    let etag = etag_of_owned(body.clone()).await?;
-    let id = dropin::take(state, key, &etag, body).await?;
-    // Stored: the file can go.
-    tokio::fs::remove_file(path).await?;
-    Ok(id)
 }
 
 /// `wanted`, or `wanted~1`, `wanted~2`, … when something (an earlier

@@ -283,3 +283,42 @@ fn import_reports_every_entry_it_does_not_take() {
     let big = lines.iter().find(|l| l["source_key"] == "big.png").unwrap();
     assert_eq!(big["unchanged"], true, "refused by the run before");
 }
+
+/// A copy that pauses (its writer still has the file open) is not taken,
+/// however long it waits; once written and closed it is taken after the
+/// settle time, and a file renamed in complete is taken at once.
+#[tokio::test]
+async fn a_paused_copy_is_not_taken_until_it_is_written() {
+    use std::io::Write;
+    let data = tempfile::tempdir().unwrap();
+    let inbox = data.path().join("inbox");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let mut server = start(port, data.path(), &[("IMGPIPE_INBOX_SETTLE_SECS", "1")]);
+    wait_up(&http, &base).await;
+    let bytes = noise_png(200, 150, 5);
+    let mut copy = std::fs::File::create(inbox.join("paused.png")).unwrap();
+    copy.write_all(&bytes[..bytes.len() / 2]).unwrap();
+    copy.flush().unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(inbox.join("paused.png").exists(), "a half-written file was taken");
+    let none = http.get(format!("{base}/meta")).query(&[("source_key", "paused.png")]).send().await.unwrap();
+    assert_eq!(none.status(), 404);
+    copy.write_all(&bytes[bytes.len() / 2..]).unwrap();
+    drop(copy);
+    let meta = dropped(&http, &base, "paused.png", None).await;
+    assert_eq!(
+        (meta["status"].as_str(), meta["original"]["bytes"].as_u64()),
+        (Some("ready"), Some(bytes.len() as u64))
+    );
+
+    // rsync's way: written under a hidden name, then renamed in.
+    std::fs::write(inbox.join(".whole.png.tmp"), noise_png(120, 80, 6)).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::rename(inbox.join(".whole.png.tmp"), inbox.join("whole.png")).unwrap();
+    let meta = dropped(&http, &base, "whole.png", None).await;
+    assert_eq!(meta["status"], "ready");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
