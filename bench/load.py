@@ -8,7 +8,12 @@
    all sent at once. Each is answered 200, or 503 with Retry-After (shed);
    anything else is an error. Reports the p50/p99 of the 200s, the share
    shed, and the server's peak RSS during the burst.
-4. `/health` afterwards.
+4. Fairness: an attacker from 127.0.0.1 asks for distinct renders as fast
+   as it can (`--attackers` loops), while a normal user from 127.0.0.2
+   (another loopback address is another client) asks for `--fair` renders
+   one after another. Reports the normal user's 200s and p50/p99, and the
+   attacker's served and shed counts.
+5. `/health` afterwards.
 
     python3 bench/load.py BINARY IMAGE [--renders 300] [--slow 100] [--stall 20]
 
@@ -73,10 +78,10 @@ def request(method, url, body=None, headers=None):
         return r.status, r.read()
 
 
-async def get(port, path, read_limit=None, stall=0.0):
-    """One GET on its own connection: (status, headers, seconds)."""
+async def get(port, path, read_limit=None, stall=0.0, source="127.0.0.1"):
+    """One GET on its own connection from `source`: (status, headers, seconds)."""
     start = time.perf_counter()
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
     writer.write(f"GET {path} HTTP/1.1\r\nhost: load\r\nconnection: close\r\n\r\n".encode())
     await writer.drain()
     head = await reader.readuntil(b"\r\n\r\n")
@@ -102,6 +107,27 @@ async def slow_readers(port, id_, n, stall):
     return await asyncio.gather(*(get(port, f"/img/{id_}/{RECIPE}/png", read_limit=1024, stall=stall) for _ in range(n)))
 
 
+async def fairness(port, id_, attackers, fair):
+    """The attacker's loops until the normal user's `fair` renders are done."""
+    done = asyncio.Event()
+    counts = {"served": 0, "shed": 0}
+    widths = iter(range(2000, 100000))
+
+    async def attack():
+        while not done.is_set():
+            status, _, _ = await get(port, f"/img/{id_}/{RECIPE}/webp?w={next(widths)}", source="127.0.0.1")
+            counts["served" if status == 200 else "shed"] += 1
+
+    loops = [asyncio.create_task(attack()) for _ in range(attackers)]
+    await asyncio.sleep(1.0)  # the queue is the attacker's when the user arrives
+    normal = []
+    for i in range(fair):
+        normal.append(await get(port, f"/img/{id_}/{RECIPE}/webp?w={300 + i}", source="127.0.0.2"))
+    done.set()
+    await asyncio.gather(*loops)
+    return normal, counts
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
@@ -109,6 +135,8 @@ def main():
     ap.add_argument("--renders", type=int, default=300)
     ap.add_argument("--slow", type=int, default=100)
     ap.add_argument("--stall", type=float, default=20.0)
+    ap.add_argument("--attackers", type=int, default=24)
+    ap.add_argument("--fair", type=int, default=30)
     args = ap.parse_args()
     global RECIPE
     RECIPE = subprocess.check_output([args.binary, "recipe"], text=True).split()[0]
@@ -156,6 +184,10 @@ def main():
         shed = [h for s, h, _ in answers if s == 503]
         errors = [s for s, _, _ in answers if s not in (200, 503)]
         q = statistics.quantiles(ok, n=100) if len(ok) >= 2 else [ok[0]] * 99 if ok else [0] * 99
+
+        normal, attack = asyncio.run(fairness(port, id_, args.attackers, args.fair))
+        normal_ok = sorted(t for s, _, t in normal if s == 200)
+        nq = statistics.quantiles(normal_ok, n=100) if len(normal_ok) >= 2 else [max(normal_ok or [0])] * 99
         status, _ = request("GET", base + "/health")
         sampler.stop = True
         print(json.dumps({
@@ -175,6 +207,13 @@ def main():
             "slow_ok": sum(1 for s, _, _ in slow if s == 200),
             "stall_s": args.stall,
             "slow_peak_rss_mb": slow_peak,
+            "fair_attackers": args.attackers,
+            "fair_requests": args.fair,
+            "fair_ok": len(normal_ok),
+            "fair_p50_s": round(nq[49], 2),
+            "fair_p99_s": round(nq[98], 2),
+            "attacker_served": attack["served"],
+            "attacker_shed": attack["shed"],
             "health_after": status,
         }))
     finally:

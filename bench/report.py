@@ -54,11 +54,18 @@ def load_section(path, command):
         f"| peak RSS during the burst | {r['burst_peak_rss_mb']:.0f} MB (idle {r['idle_rss_mb']:.0f} MB) | ≤ 600 MB | {yes(r['burst_peak_rss_mb'] <= 600)} |",
         f"| {r['slow_readers']} slow readers of the {r['png_bytes']:,}-byte PNG variant (1 KiB read, then {r['stall_s']:.0f} s stalled) | "
         f"peak RSS {r['slow_peak_rss_mb']:.0f} MB | ≤ 200 MB | {yes(r['slow_peak_rss_mb'] <= 200)} |",
+        f"| two clients: {r['fair_attackers']} loops of distinct renders from 127.0.0.1, meanwhile "
+        f"{r['fair_requests']} renders one after another from 127.0.0.2 | the second client: {r['fair_ok']} of "
+        f"{r['fair_requests']} 200, p50 {r['fair_p50_s']} s, p99 {r['fair_p99_s']} s (the first: "
+        f"{r['attacker_served']} served, {r['attacker_shed']} shed) | ≥ 90 % 200, p99 ≤ 2 s | "
+        f"{yes(r['fair_ok'] * 10 >= r['fair_requests'] * 9 and r['fair_p99_s'] <= 2)} |",
         f"| `/health` afterwards | {r['health_after']} | 200 | {yes(r['health_after'] == 200)} |",
         "",
         "A render takes a core before it reads its original, and at most `IMGPIPE_MAX_QUEUED_RENDERS` (default 8 × cores)",
         "wait for one; past that the answer is 503 with Retry-After. Stored variants are streamed from disk in 64 KiB",
-        "reads, and a connection that moves no byte for 60 s is closed.",
+        "reads, and a connection that moves no byte for 60 s is closed. The queue takes turns between clients, each",
+        "with at most `IMGPIPE_MAX_QUEUED_RENDERS_PER_CLIENT` (a quarter of the queue) waiting: a second client waits",
+        "for at most one render per busy core before its turn, so its p99 is bounded by about two renders' time.",
     ]
 
 

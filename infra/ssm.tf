@@ -49,3 +49,21 @@ resource "aws_ssm_parameter" "secret" {
   value    = local.secrets[each.key]
   key_id   = "alias/aws/ssm"
 }
+
+# Signed URLs by default: a deploy whose operator set no signing_key and did
+# not open arbitrary transforms (open_transforms) gets a generated key, so a
+# stranger cannot buy renders (CPU, storage) with made-up sizes; the
+# standard variants never need a signature. Generated once and kept
+# (ignore_changes): read it with `aws ssm get-parameter --with-decryption
+# --name /imgpipe/<name>/IMGPIPE_SIGNING_KEY` to sign URLs (README, "Signed
+# URLs").
+resource "aws_ssm_parameter" "generated_signing_key" {
+  count  = var.signing_key == "" && !var.open_transforms ? 1 : 0
+  name   = "${local.parameters_path}IMGPIPE_SIGNING_KEY"
+  type   = "SecureString"
+  value  = "${uuid()}${uuid()}"
+  key_id = "alias/aws/ssm"
+  lifecycle {
+    ignore_changes = [value]
+  }
+}

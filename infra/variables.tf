@@ -131,6 +131,12 @@ variable "max_render_cost" {
   default     = 100
 }
 
+variable "open_transforms" {
+  description = "Serve any on-demand size and format unsigned when signing_key is empty. false (the default): with no signing_key, one is generated and on-demand renders need s= (standard variants never do)."
+  type        = bool
+  default     = false
+}
+
 variable "admin_tokens" {
   description = "Comma-separated tokens that may DELETE any image (drop-ins and imports, which have no delete token of their own). Empty: only an image's own delete token deletes it."
   type        = string

@@ -111,6 +111,7 @@ TARGETS=(
   aws_sns_topic.alarms aws_sns_topic_subscription.email
   aws_lambda_function.fn aws_lambda_function_url.http aws_lambda_event_source_mapping.events
   aws_ssm_parameter.public_base_url aws_ssm_parameter.distribution_id aws_ssm_parameter.secret
+  aws_ssm_parameter.generated_signing_key
 )
 NAME="tf$(date +%s | tail -c 7)"
 VARS=(-var "name=$NAME" -var "lambda_zip=$ZIP" -var 'cors_allowed_origins=["https://app.example"]'

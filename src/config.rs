@@ -2,6 +2,7 @@
 //! for `serve` layered on top by `main.rs`. Read and checked once, here;
 //! nothing else in the crate reads the environment.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -41,7 +42,43 @@ pub const LOCAL_ONLY_VARIABLES: &[&str] = &[
     "IMGPIPE_UPLOADS_PER_MINUTE",
     "IMGPIPE_MAX_PENDING_UPLOADS",
     "IMGPIPE_INBOX_SETTLE_SECS",
+    "IMGPIPE_RENDER_EXPIRY_DAYS",
+    "IMGPIPE_MAX_RENDER_BYTES",
 ];
+
+/// An address or a network (`10.0.0.0/8`, `2001:db8::/32`, `127.0.0.1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Net {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Net {
+    pub fn parse(s: &str) -> Option<Net> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a.parse::<IpAddr>().ok()?, p.parse::<u8>().ok()?),
+            None => {
+                let a = s.parse::<IpAddr>().ok()?;
+                (a, if a.is_ipv4() { 32 } else { 128 })
+            }
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        (prefix <= max).then_some(Net { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let bits = |ip: IpAddr| match ip {
+            IpAddr::V4(v4) => (u128::from(u32::from(v4)), 32),
+            IpAddr::V6(v6) => (u128::from(v6), 128),
+        };
+        let ((net, width), (ip, ip_width)) = (bits(self.addr), bits(ip.to_canonical()));
+        if width != ip_width {
+            return false;
+        }
+        let shift = width - u32::from(self.prefix);
+        shift >= width || (net >> shift) == (ip >> shift)
+    }
+}
 
 /// The default bound on one render's cost (`render_cost`): a 50 MP JPEG or
 /// PNG, a 25 MP AVIF.
@@ -192,7 +229,7 @@ pub struct Config {
     /// Proxies whose `X-Forwarded-For` names the client
     /// (`IMGPIPE_TRUSTED_PROXIES`); by default none, so a client is the
     /// address it connects from.
-    pub trusted_proxies: Vec<crate::http::client::Net>,
+    pub trusted_proxies: Vec<Net>,
     /// The most an on-demand render may cost, in megapixels of the source
     /// weighted by its format's decode cost (see `render_cost`).
     pub max_render_cost: u64,
@@ -209,6 +246,12 @@ pub struct Config {
     /// How long an inbox file must stay unchanged before it is taken
     /// (unless it was renamed in complete).
     pub inbox_settle: Duration,
+    /// Renders not read for this long are removed (`serve`; off by default,
+    /// as the AWS lifecycle rule is).
+    pub render_expiry: Option<Duration>,
+    /// All renders together are kept under this many bytes, the least
+    /// recently read removed first (`serve`; off by default).
+    pub max_render_bytes: Option<u64>,
 }
 
 /// The slowest upload body `serve` waits for, in bytes a second: a
@@ -343,7 +386,7 @@ impl Config {
                 .split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
-                .map(crate::http::client::Net::parse)
+                .map(Net::parse)
                 .collect::<Option<Vec<_>>>()
                 .ok_or_else(|| {
                     invalid("IMGPIPE_TRUSTED_PROXIES", "a comma list of addresses or networks (10.0.0.0/8)", &get)
@@ -356,6 +399,12 @@ impl Config {
             .map_err(|_| invalid("IMGPIPE_UPLOADS_PER_MINUTE", "a whole number up to 4294967295", &get))?;
         let max_pending_uploads = number(&get, "IMGPIPE_MAX_PENDING_UPLOADS", 100)? as usize;
         let inbox_settle = Duration::from_secs(number(&get, "IMGPIPE_INBOX_SETTLE_SECS", 5)?);
+        let optional = |name: &'static str| match get(name) {
+            None => Ok(None),
+            Some(_) => number(&get, name, 0).map(Some),
+        };
+        let render_expiry = optional("IMGPIPE_RENDER_EXPIRY_DAYS")?.map(|d| Duration::from_secs(d * 86_400));
+        let max_render_bytes = optional("IMGPIPE_MAX_RENDER_BYTES")?;
         Ok(Config {
             parameters_path,
             max_queued_renders,
@@ -367,6 +416,8 @@ impl Config {
             uploads_per_minute,
             max_pending_uploads,
             inbox_settle,
+            render_expiry,
+            max_render_bytes,
             backend,
             limits,
             public_base_url: get("IMGPIPE_PUBLIC_BASE_URL").unwrap_or_default().trim_end_matches('/').to_string(),

@@ -130,6 +130,28 @@ fn connection_cap(config: &Config) -> usize {
     cap
 }
 
+/// How often renders are swept (when an expiry or a size cap is set).
+pub const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+
+/// Remove renders not read for `max_age`, and the least recently read past
+/// `max_bytes`, every `SWEEP_EVERY` (the first a minute after start).
+async fn sweep(data_dir: std::path::PathBuf, max_age: Option<Duration>, max_bytes: Option<u64>) {
+    if max_age.is_none() && max_bytes.is_none() {
+        return;
+    }
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    loop {
+        let dir = data_dir.clone();
+        match tokio::task::spawn_blocking(move || crate::store::fs::sweep_renders(&dir, max_age, max_bytes)).await {
+            Ok(Ok(s)) if s.removed > 0 => tracing::info!(removed = s.removed, bytes = s.bytes, "renders swept"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "sweeping renders failed; trying again later"),
+            Err(e) => tracing::warn!(error = %e, "the render sweep stopped"),
+        }
+        tokio::time::sleep(SWEEP_EVERY).await;
+    }
+}
+
 /// Serve until SIGTERM/Ctrl-C, then let open requests finish
 /// (`SHUTDOWN_DEADLINE` at most) and running jobs too (as long again).
 pub async fn run(config: Config, addr: SocketAddr, data_dir: &Path) -> Result<(), ServeError> {
@@ -142,9 +164,12 @@ pub async fn run(config: Config, addr: SocketAddr, data_dir: &Path) -> Result<()
         Inbox::new(data_dir).map_err(|source| ServeError::DataDir { path: data_dir.display().to_string(), source })?;
     tracing::info!(%addr, data_dir = %data_dir.display(), inbox = %inbox.dir().display(), "imgpipe serving");
     let watcher = tokio::spawn(inbox::watch(state.clone(), inbox));
+    let sweeper =
+        tokio::spawn(sweep(data_dir.to_path_buf(), state.config.render_expiry, state.config.max_render_bytes));
     let max = connection_cap(&state.config);
     server::run(listener, router(state), shutdown_signal(), server::SHUTDOWN_DEADLINE, max).await;
     watcher.abort();
+    sweeper.abort();
     running.shutdown(server::SHUTDOWN_DEADLINE).await;
     Ok(())
 }

@@ -337,7 +337,9 @@ async function renderPreview(card, meta, width) {
     row.replaceChildren(...urlRow(absolute(url), 'URL of the on-demand render').childNodes);
     row.hidden = false;
   } catch (e) {
-    cap.textContent = e.message;
+    cap.textContent = e.code === 'signature_required'
+      ? 'This server renders other sizes only from signed URLs (s=, made with its signing key); the standard variants above need none. See the README, "Signed URLs".'
+      : e.message;
     card.dataset.preview = 'failed';
   }
 }

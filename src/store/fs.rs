@@ -91,6 +91,78 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A render's modification time is when it was last read, to the day:
+/// `sweep_renders` removes the ones not read for longest. Touched at most
+/// once a day per file, so a hot render costs no write per hit.
+fn mark_read(path: &Path) {
+    let stale = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > READ_MARK_EVERY));
+    if stale {
+        if let Ok(f) = std::fs::File::options().write(true).open(path) {
+            let _ = f.set_modified(std::time::SystemTime::now());
+        }
+    }
+}
+
+/// How often a render's last-read time is brought up to date.
+pub const READ_MARK_EVERY: Duration = Duration::from_secs(24 * 3600);
+
+/// What a sweep removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    pub removed: usize,
+    pub bytes: u64,
+}
+
+/// Remove the on-demand renders of the store on `data_dir` (never
+/// originals or standard variants, and never one still being written):
+/// those not read for `max_age`, then, while all renders together are over
+/// `max_bytes`, the least recently read. A removed render is simply a miss
+/// next time, rendered again, as S3's lifecycle rule does in AWS.
+pub fn sweep_renders(data_dir: &Path, max_age: Option<Duration>, max_bytes: Option<u64>) -> std::io::Result<Swept> {
+    {
+        let mut renders = Vec::new();
+        let img = data_dir.join("objects").join("img");
+        for id in std::fs::read_dir(&img).into_iter().flatten().flatten() {
+            for f in std::fs::read_dir(id.path()).into_iter().flatten().flatten() {
+                let name = f.file_name().to_string_lossy().to_string();
+                // A render's last segment holds options (`=`); not a sidecar
+                // or a temporary file.
+                let is_render = name.rsplit('~').next().is_some_and(|last| last.contains('='));
+                if !is_render || name.ends_with(".meta.json") || name.starts_with(".tmp-") {
+                    continue;
+                }
+                let Ok(meta) = f.metadata() else { continue };
+                let read = meta.modified().unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+                renders.push((read, meta.len(), f.path()));
+            }
+        }
+        renders.sort();
+        let mut swept = Swept::default();
+        let mut total: u64 = renders.iter().map(|(_, len, _)| len).sum();
+        let now = std::time::SystemTime::now();
+        for (read, len, path) in renders {
+            let expired = max_age.is_some_and(|age| now.duration_since(read).is_ok_and(|a| a > age));
+            let over = max_bytes.is_some_and(|cap| total > cap);
+            if !expired && !over {
+                continue;
+            }
+            match std::fs::remove_file(&path) {
+                Ok(()) => {
+                    let _ = std::fs::remove_file(FsStore::sidecar(&path));
+                    swept.removed += 1;
+                    swept.bytes += len;
+                    total -= len;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => total -= len,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(swept)
+    }
+}
+
 /// Below this much free space the store reports itself unavailable.
 pub const MIN_FREE_BYTES: u64 = 128 * 1024 * 1024;
 
@@ -151,12 +223,16 @@ impl BlobStore for FsStore {
     async fn open(&self, key: &Key) -> Result<Option<(ObjectInfo, ByteStream)>, StoreError> {
         use futures_util::StreamExt;
         let path = self.path_of(key);
+        let render = key.is_render();
         let opened = blocking(move || {
             let file = match std::fs::File::open(&path) {
                 Ok(f) => f,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
                 Err(e) => return Err(e.into()),
             };
+            if render {
+                mark_read(&path);
+            }
             let info = read_info(&path)?.ok_or_else(|| StoreError::Corrupt("object without headers".into()))?;
             check_len(file.metadata()?.len(), &info)?;
             Ok(Some((file, info)))

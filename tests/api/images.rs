@@ -185,3 +185,20 @@ async fn a_box_past_the_original_redirects_to_the_capped_render() {
         app.store.puts.lock().unwrap().keys().filter(|k| k.contains("/webp/")).cloned().collect();
     assert_eq!(renders.len(), 3, "{renders:?}");
 }
+
+/// With signing on, the redirect to the capped render carries a signature
+/// of its own, so the client that had a valid URL is sent to a valid one.
+#[tokio::test]
+async fn the_capped_redirect_is_signed_when_signing_is_on() {
+    let key = "signing-secret";
+    let app = TestApp::spawn_with(&[("IMGPIPE_SIGNING_KEY", key)]).await;
+    let id = app.upload(photo(640, 480), "image/jpeg").await;
+    app.wait_final(&id).await;
+    let sign = |path: &str| imgpipe::signing::sign_path(key.as_bytes(), path);
+    let asked = format!("webp/w=5000,s={}", sign(&format!("/img/{id}/webp/w=5000")));
+    let res = app.get(&img(id, &asked)).await;
+    assert_eq!(res.status(), 302);
+    let to = res.headers()["location"].to_str().unwrap().to_string();
+    assert_eq!(to, img(id, &format!("webp/w=640,s={}", sign(&format!("/img/{id}/webp/w=640")))));
+    assert_eq!(app.get(&to).await.status(), 200);
+}

@@ -264,3 +264,54 @@ async fn past_the_connection_cap_only_health_answers() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(ask("/openapi.yaml").await.starts_with("HTTP/1.1 200"), "the cap frees as connections close");
 }
+
+/// Renders not read for the expiry are removed, and past a size cap the
+/// least recently read go first; originals and standard variants stay, and
+/// a removed render is rendered again on its next request. A read brings a
+/// render's last-read time up to date.
+#[tokio::test]
+async fn renders_expire_unread_and_a_size_cap_evicts_the_least_recently_read() {
+    use imgpipe::store::fs::sweep_renders;
+    let app = TestApp::spawn().await;
+    let id = app.upload(photo(640, 480), "image/jpeg").await;
+    app.wait_final(&id).await;
+    for w in [100, 200, 300] {
+        assert_eq!(app.get(&img(id, &format!("webp?w={w}"))).await.status(), 200);
+    }
+    let dir = app.dir.path().join("objects").join("img").join(id.to_string());
+    let file = |w: u32| {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with(&format!("w={w}")))
+            .unwrap()
+    };
+    let age = |w: u32, days: u64| {
+        let f = std::fs::File::options().write(true).open(file(w)).unwrap();
+        f.set_modified(std::time::SystemTime::now() - Duration::from_secs(days * 86_400)).unwrap();
+    };
+    age(100, 10);
+    age(200, 3);
+    // Reading the 200 one marks it read today.
+    assert_eq!(app.get(&img(id, "webp/w=200")).await.status(), 200);
+    let swept = sweep_renders(app.dir.path(), Some(Duration::from_secs(7 * 86_400)), None).unwrap();
+    assert_eq!(swept.removed, 1);
+    let left: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect();
+    assert!(!left.iter().any(|n| n.ends_with("w=100")), "{left:?}");
+    assert!(left.iter().filter(|n| !n.contains('=')).count() >= 5, "standard variants stay: {left:?}");
+    // A cap of one render's size keeps only the most recently read.
+    age(300, 2);
+    let one = std::fs::metadata(file(200)).unwrap().len();
+    let swept = sweep_renders(app.dir.path(), None, Some(one)).unwrap();
+    assert_eq!(swept.removed, 1);
+    assert!(file_exists(&dir, "w=200") && !file_exists(&dir, "w=300"));
+    // Removed is a miss: rendered again.
+    assert_eq!(app.get(&img(id, "webp/w=100")).await.status(), 200);
+    assert!(file_exists(&dir, "w=100"));
+}
+
+fn file_exists(dir: &std::path::Path, suffix: &str) -> bool {
+    std::fs::read_dir(dir).unwrap().flatten().any(|e| e.file_name().to_string_lossy().ends_with(suffix))
+}
