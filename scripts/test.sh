@@ -55,10 +55,12 @@ if [ "$RUST_STATUS" -ne 0 ]; then
   exit "$RUST_STATUS"
 fi
 
-# `cargo test` built the binary the integration tests ran; the browser
-# tests drive that same binary (the AWS case on the same moto).
+# `cargo test` built the binary the integration tests ran (in
+# CARGO_TARGET_DIR when that is set, so a fresh clone can share one build);
+# the browser tests and schemathesis drive that same binary.
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/imgpipe"
 echo "== browser (headless Chromium: the upload page, CORS, the AWS path)"
-bash scripts/browser-test.sh "$ROOT/target/debug/imgpipe"
+bash scripts/browser-test.sh "$BIN"
 
 # The Lambda zip is what the Terraform apply on moto deploys.
 echo "== Lambda package"
@@ -70,6 +72,6 @@ bash scripts/check-infra.sh
 stop_emulators
 
 echo "== API conformance (schemathesis against imgpipe serve)"
-bash scripts/schemathesis.sh "$ROOT/target/debug/imgpipe"
+bash scripts/schemathesis.sh "$BIN"
 
 echo "rust: $PASSED passed, $FAILED failed"
