@@ -505,3 +505,43 @@ async fn a_recipe_change_on_aws_leaves_old_keys_untouched() {
     let again = run(&["reprocess", "--all"], "48");
     assert_eq!(again.len(), 1, "nothing left: {again:?}");
 }
+
+/// Keys as S3 spells them: `2024//double.jpg` is not `2024/double.jpg`, a
+/// prefix is a folder (`s3://b/photos` never takes `photosx/`), and a key no
+/// drop-in can have is skipped with the real reason, never "gone from the
+/// bucket".
+#[tokio::test]
+async fn import_from_a_bucket_takes_keys_as_s3_spells_them() {
+    let Some(endpoint) = aws::moto() else { return };
+    let stack = Stack::create(&endpoint).await;
+    let library = aws::unique("library");
+    aws::create_bucket(&stack.clients, &library).await;
+    for key in ["photos/double.jpg", "photos//double.jpg", "photos/./dot.jpg", "photos/tab\there.jpg", "photosx/no.jpg"]
+    {
+        stack.clients.s3.put_object().bucket(&library).key(key).body(jpeg(16, 16).into()).send().await.unwrap();
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_imgpipe"))
+        .args(["import", &format!("s3://{library}/photos"), "--backend", "aws"])
+        .env_clear()
+        .envs(stack.env("https://cdn.example.test"))
+        .output()
+        .unwrap();
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(out.status.code(), Some(1), "skipped entries make the exit status 1: {lines:?}");
+    let status = |name: &str| {
+        lines.iter().find(|l| l["source_key"].as_str().is_some_and(|k| k.contains(name))).map(|l| l.clone())
+    };
+    let plain = lines.iter().find(|l| l["source_key"] == "double.jpg").unwrap();
+    let doubled = lines.iter().find(|l| l["source_key"] == "/double.jpg").unwrap();
+    assert_eq!((plain["status"].as_str(), doubled["status"].as_str()), (Some("ready"), Some("ready")));
+    assert_ne!(plain["id"], doubled["id"], "two keys, two images");
+    for (name, why) in [("dot.jpg", "'.' or '..'"), ("here.jpg", "control character")] {
+        let line = status(name).unwrap_or_else(|| panic!("{name}: {lines:?}"));
+        assert_eq!(line["status"], "skipped", "{line}");
+        assert!(line["message"].as_str().unwrap().contains(why), "{line}");
+    }
+    assert!(status("no.jpg").is_none(), "photosx/ is not under photos/: {lines:?}");
+    let summary = &lines.last().unwrap()["summary"];
+    assert_eq!((summary["ready"].as_u64(), summary["skipped"].as_u64()), (Some(2), Some(2)), "{summary}");
+}
