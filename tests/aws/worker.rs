@@ -529,9 +529,8 @@ async fn import_from_a_bucket_takes_keys_as_s3_spells_them() {
     let lines: Vec<serde_json::Value> =
         String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(out.status.code(), Some(1), "skipped entries make the exit status 1: {lines:?}");
-    let status = |name: &str| {
-        lines.iter().find(|l| l["source_key"].as_str().is_some_and(|k| k.contains(name))).map(|l| l.clone())
-    };
+    let status =
+        |name: &str| lines.iter().find(|l| l["source_key"].as_str().is_some_and(|k| k.contains(name))).cloned();
     let plain = lines.iter().find(|l| l["source_key"] == "double.jpg").unwrap();
     let doubled = lines.iter().find(|l| l["source_key"] == "/double.jpg").unwrap();
     assert_eq!((plain["status"].as_str(), doubled["status"].as_str()), (Some("ready"), Some("ready")));
